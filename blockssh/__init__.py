@@ -1,0 +1,5 @@
+"""blockssh: an SSH-2 client and server library with a blocking, paramiko-style API."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
