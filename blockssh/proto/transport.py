@@ -606,10 +606,9 @@ class Transport:
         self._apply_compression()
         first = not self._first_kex_done
         self._peer_kexinit = None
-        if first and not self.is_server and self.peer_ext_info:
+        if first:
+            # We offered ext-info-c (client) / ext-info-s (server): the peer may send EXT_INFO now.
             self._ext_info_window = True
-        if first and self.is_server:
-            self._ext_info_window = True  # a client may send EXT_INFO too; we accept and record it
         self._maybe_complete()
 
     def _maybe_complete(self) -> None:

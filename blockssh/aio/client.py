@@ -1,0 +1,558 @@
+"""The asyncio client: :func:`connect` and :class:`SSHClientConnection`."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import inspect
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .._version import __version__
+from ..exceptions import (
+    AuthenticationException,
+    BadHostKeyException,
+    ConfigurationError,
+    ConnectionLost,
+    DisconnectReason,
+    HostKeyNotVerifiable,
+    KeyImportError,
+    NoValidConnectionsError,
+    PasswordRequiredException,
+    SSHException,
+    SSHTimeoutError,
+)
+from ..keys import HostKeyVerdict, KeyPair, KnownHosts, SSHCertificate, SSHKey, check_host_key, read_keypair
+from ..proto import events as ev
+from ..proto import requests as rq
+from ..proto.algorithms.policy import Algorithms
+from ..proto.connection import CoreOptions, SSHConnectionCore
+from ..proto.transport import TransportOptions
+from ..proto.wire import string
+from .channel import SSHClientChannel
+from .client_auth import DEFAULT_PREFERRED_AUTH, ClientAuthenticator, KbdintHandler
+from .connection import SSHConnection
+from .process import SSHCompletedProcess, collect_output
+from .session import SSHClientSession
+
+__all__ = [
+    "connect",
+    "SSHClientConnection",
+    "SSHClientConnectionOptions",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_BANNER_TIMEOUT",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_AUTH_TIMEOUT",
+]
+
+DEFAULT_CONNECT_TIMEOUT = 30.0  # TCP connect, per address
+DEFAULT_BANNER_TIMEOUT = 15.0  # until the server's identification line
+DEFAULT_HANDSHAKE_TIMEOUT = 15.0  # until the first key exchange completes
+DEFAULT_AUTH_TIMEOUT = 30.0  # until authentication completes
+DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+HostKeyChecker = Callable[[str, int, Any], bool | Awaitable[bool]]
+_S = TypeVar("_S", bound=SSHClientSession[Any])
+_DEFAULT = object()
+
+
+def _software_version() -> str:
+    return f"blockssh_{__version__}"
+
+
+@dataclass
+class SSHClientConnectionOptions:
+    """Validated client settings (what :func:`connect` builds from its keywords)."""
+
+    host: str
+    port: int = 22
+    username: str = field(default_factory=getpass.getuser)
+    password: str | None = None
+    client_keys: list[Any] = field(default_factory=list)  # KeyPair, SSHKey, paths, or (key, cert) pairs
+    load_default_keys: bool = True
+    passphrase: str | bytes | None = None
+    known_hosts: KnownHosts | None = None
+    host_key_checker: HostKeyChecker | None = None
+    kbdint_handler: KbdintHandler | None = None
+    preferred_auth: tuple[str, ...] = DEFAULT_PREFERRED_AUTH
+    algorithms: Algorithms = field(default_factory=Algorithms)
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+    banner_timeout: float | None = DEFAULT_BANNER_TIMEOUT
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    auth_timeout: float | None = DEFAULT_AUTH_TIMEOUT
+    keepalive_interval: float = 0.0
+    keepalive_count_max: int = 3
+    rekey_bytes: int = 1 << 30
+    rekey_seconds: float = 3600.0
+    window: int = 2 * 1024 * 1024
+    max_packet: int = 32 * 1024
+    client_version: str = field(default_factory=_software_version)
+    host_key_alias: str | None = None
+
+    @property
+    def signature_algorithms(self) -> tuple[str, ...]:
+        """Signature algorithms we may use for publickey authentication."""
+        return self.algorithms.signatures
+
+    def core_options(self) -> CoreOptions:
+        """The protocol core's settings."""
+        transport = TransportOptions(
+            algorithms=self.algorithms,
+            software_version=self.client_version,
+            rekey_bytes=self.rekey_bytes,
+            rekey_seconds=self.rekey_seconds,
+        )
+        return CoreOptions(transport=transport, window=self.window, max_packet=self.max_packet)
+
+
+class SSHClientConnection(SSHConnection):
+    """A client connection: authenticates, then opens sessions and forwards."""
+
+    def __init__(self, options: SSHClientConnectionOptions, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(SSHConnectionCore(is_server=False, options=options.core_options()), loop)
+        self.options = options
+        self._version_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._auth_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._authenticator = ClientAuthenticator(self)
+        self._auth_task: asyncio.Task[None] | None = None
+        self._host_key_task: asyncio.Task[None] | None = None
+        self.auth_banner: str | None = None
+        self.server_host_key: Any = None
+        for kind in (
+            ev.AuthFailure,
+            ev.AuthSuccess,
+            ev.AuthPublicKeyOk,
+            ev.AuthInfoRequest,
+            ev.AuthPasswordChangeRequired,
+        ):
+            self._handlers[kind] = self._authenticator.on_event
+        self._handlers[ev.AuthSuccess] = self._on_auth_success
+        self._handlers[ev.AuthReady] = self._on_auth_ready
+        self._handlers[ev.AuthBanner] = self._on_auth_banner
+        self._handlers[ev.HostKeyReceived] = self._on_host_key
+
+    # -- handshake ---------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the core; note when the server's identification line has arrived."""
+        super().data_received(data)
+        if not self._version_waiter.done() and self._core.transport.peer_version is not None:
+            self._version_waiter.set_result(None)
+
+    def _on_host_key(self, event: ev.HostKeyReceived) -> None:
+        self.server_host_key = event.key
+        self._host_key_task = self.loop.create_task(self._check_host_key(event.key))
+
+    async def _check_host_key(self, key: Any) -> None:
+        try:
+            trusted = await self._verify_host_key(key)
+        except BaseException as exc:  # noqa: BLE001 - any failure means the key is not trusted
+            error = exc if isinstance(exc, SSHException) else HostKeyNotVerifiable(f"host key check failed: {exc!r}")
+            self._reject_host_key(error)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if trusted:
+            try:
+                self._core.accept_host_key()
+            except SSHException as exc:
+                self._terminate(exc)
+                return
+            self._process_events()
+            self._flush()
+        else:
+            self._reject_host_key(HostKeyNotVerifiable(f"Host key is not trusted for host {self._host_label()}"))
+
+    def _host_label(self) -> str:
+        o = self.options
+        return o.host if o.port == 22 else f"[{o.host}]:{o.port}"
+
+    def _reject_host_key(self, error: SSHException) -> None:
+        self._error = error
+        self._core.reject_host_key(str(error))
+        self._process_events()
+        self._terminate(error)
+
+    async def _verify_host_key(self, key: Any) -> bool:
+        o = self.options
+        host = o.host_key_alias or o.host
+        if o.known_hosts is not None:
+            addr = (self._extra.get("peername") or (None,))[0]
+            verdict = check_host_key(o.known_hosts, host, o.port, key, time.time(), addr=addr)
+            if verdict is HostKeyVerdict.TRUSTED:
+                return True
+            if verdict is HostKeyVerdict.REVOKED:
+                raise HostKeyNotVerifiable(f"host key for {self._host_label()} is revoked")
+            if verdict is HostKeyVerdict.MISMATCH:
+                expected = o.known_hosts.match(host, o.port, addr).trusted_keys
+                raise BadHostKeyException(self._host_label(), key, expected[0] if expected else None)
+        elif o.host_key_checker is None:
+            return True  # known_hosts=None and no checker: checking is off
+        if o.host_key_checker is None:
+            return False
+        result = o.host_key_checker(host, o.port, key)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    def _on_auth_ready(self, event: ev.AuthReady) -> None:
+        self._auth_task = self.loop.create_task(self._authenticate())
+
+    def _on_auth_banner(self, event: ev.AuthBanner) -> None:
+        self.auth_banner = (self.auth_banner or "") + event.message
+
+    async def _authenticate(self) -> None:
+        try:
+            await self._authenticator.run()
+        except AuthenticationException as exc:
+            if not self._auth_waiter.done():
+                self._auth_waiter.set_exception(exc)
+            self.disconnect(DisconnectReason.NO_MORE_AUTH_METHODS_AVAILABLE, "no more authentication methods")
+        except Exception as exc:  # noqa: BLE001 - reported to the waiter
+            if not self._auth_waiter.done():
+                self._auth_waiter.set_exception(exc)
+            self.close()
+
+    def _on_auth_success(self, event: ev.AuthSuccess) -> None:
+        self._authenticator.on_event(event)
+        if not self._auth_waiter.done():
+            self._auth_waiter.set_result(None)
+        if self.options.keepalive_interval > 0:
+            self.set_keepalive(self.options.keepalive_interval, self.options.keepalive_count_max)
+
+    def _connection_finished(self, exc: BaseException | None) -> None:
+        failure = exc or ConnectionLost("connection closed")
+        for waiter in (self._version_waiter, self._auth_waiter):
+            if not waiter.done():
+                waiter.set_exception(failure)
+                waiter.exception()
+        for task in (self._auth_task, self._host_key_task):
+            if task is not None and not task.done():
+                task.cancel()
+
+    def _load_client_keys(self, errors: list[BaseException]) -> list[KeyPair]:
+        """The identities to offer, loading files now (errors are collected, not raised)."""
+        o = self.options
+        out: list[KeyPair] = []
+        seen: set[bytes] = set()
+        sources: list[Any] = list(o.client_keys)
+        if o.load_default_keys and not o.client_keys:
+            home = os.path.expanduser("~/.ssh")
+            sources += [os.path.join(home, name) for name in DEFAULT_KEY_FILES if os.path.exists(os.path.join(home, name))]
+        for source in sources:
+            try:
+                pair = _to_keypair(source, o.passphrase)
+            except (PasswordRequiredException, KeyImportError, OSError) as exc:
+                errors.append(exc)
+                continue
+            if pair.public_blob not in seen:
+                seen.add(pair.public_blob)
+                out.append(pair)
+        return out
+
+    async def wait_established(self) -> None:
+        """Wait for the banner, key exchange and authentication, each with its timeout."""
+        o = self.options
+        label = f"{o.host}:{o.port}"
+        await _step(self._version_waiter, o.banner_timeout, f"no SSH identification string from {label}", self)
+        await _step(self._kex_waiter, o.handshake_timeout, f"key exchange with {label} did not complete", self)
+        await _step(self._auth_waiter, o.auth_timeout, f"authentication with {label} did not complete", self)
+
+    # -- sessions ----------------------------------------------------------
+
+    async def create_session(
+        self,
+        session_factory: Callable[[], _S],
+        command: str | None = None,
+        *,
+        subsystem: str | None = None,
+        env: Mapping[str, str] | None = None,
+        term_type: str | None = None,
+        term_size: tuple[int, int] | tuple[int, int, int, int] | None = None,
+        term_modes: Mapping[int, int] | None = None,
+        encoding: str | None = None,
+        errors: str = "strict",
+        window: int | None = None,
+        max_packet: int | None = None,
+        timeout: float | None = None,
+    ) -> tuple[SSHClientChannel[Any], _S]:
+        """Open a session channel and start a command, a subsystem or (with neither) a shell."""
+
+        def make(chan_id: int) -> SSHClientChannel[Any]:
+            return SSHClientChannel(self, chan_id, "session", encoding=encoding, errors=errors)
+
+        chan, _ = await self._open_channel("session", b"", make, window=window, max_packet=max_packet, timeout=timeout)
+        assert isinstance(chan, SSHClientChannel)
+        session = session_factory()
+        chan._set_session(session)  # noqa: SLF001
+        try:
+            if env:
+                chan.set_environment(env)
+            if term_type is not None:
+                w, h, pw, ph = (tuple(term_size) + (0, 0))[:4] if term_size else (80, 24, 0, 0)
+                ok = await _reply(chan, "pty-req", rq.encode_pty_request(term_type, w, h, pw, ph, term_modes), timeout)
+                if not ok:
+                    raise SSHException("the server refused to allocate a pseudo-terminal")
+            if subsystem is not None:
+                ok = await _reply(chan, "subsystem", string(subsystem), timeout)
+                what = f"subsystem {subsystem!r}"
+            elif command is not None:
+                ok = await _reply(chan, "exec", string(command), timeout)
+                what = "command"
+            else:
+                ok = await _reply(chan, "shell", b"", timeout)
+                what = "shell"
+            if not ok:
+                raise SSHException(f"the server refused to start the {what}")
+        except BaseException:
+            chan.abort()
+            raise
+        session.session_started()
+        return chan, session
+
+    async def run(
+        self,
+        command: str | None = None,
+        *,
+        input: str | bytes | None = None,  # noqa: A002 - subprocess's name
+        check: bool = False,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        term_type: str | None = None,
+        term_size: tuple[int, int] | None = None,
+        subsystem: str | None = None,
+        encoding: str | None = "utf-8",
+        errors: str = "strict",
+    ) -> SSHCompletedProcess:
+        """Run a command to completion and collect its output (like :func:`subprocess.run`)."""
+        return await collect_output(
+            self,
+            command,
+            input=input,
+            check=check,
+            timeout=timeout,
+            env=env,
+            term_type=term_type,
+            term_size=term_size,
+            subsystem=subsystem,
+            encoding=encoding,
+            errors=errors,
+        )
+
+
+async def _reply(chan: SSHClientChannel[Any], name: str, data: bytes, timeout: float | None) -> bool:
+    fut = chan._send_request(name, data, want_reply=True)  # noqa: SLF001
+    assert fut is not None
+    if timeout is None:
+        return await fut
+    try:
+        return await asyncio.wait_for(fut, timeout)
+    except asyncio.TimeoutError:
+        raise SSHTimeoutError(f"no reply to {name} request within {timeout} s") from None
+
+
+async def _step(waiter: asyncio.Future[None], timeout: float | None, what: str, conn: SSHConnection) -> None:
+    try:
+        if timeout is None:
+            await asyncio.shield(waiter)
+        else:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+    except asyncio.TimeoutError:
+        conn.abort()
+        raise SSHTimeoutError(f"{what} within {timeout:g} s") from None
+
+
+def _to_keypair(source: Any, passphrase: str | bytes | None) -> KeyPair:
+    if isinstance(source, KeyPair):
+        return source
+    if isinstance(source, SSHKey):
+        return KeyPair(source)
+    if isinstance(source, tuple) and len(source) == 2:
+        key, cert = source
+        key_pair = _to_keypair(key, passphrase)
+        if isinstance(cert, (str, os.PathLike)):
+            from ..keys import read_public_key
+
+            cert = read_public_key(cert)
+        if not isinstance(cert, SSHCertificate):
+            raise KeyImportError("the second item of a (key, certificate) pair must be a certificate")
+        return KeyPair(key_pair.key, cert)
+    if hasattr(source, "_sshkey"):  # a paramiko-style PKey
+        return KeyPair(source._sshkey)  # noqa: SLF001
+    if isinstance(source, (str, os.PathLike)):
+        return read_keypair(os.path.expanduser(os.fspath(source)), passphrase)
+    raise ConfigurationError(f"cannot use {type(source).__name__} as a client key")
+
+
+def _load_known_hosts(value: Any) -> KnownHosts | None:
+    if value is None:
+        return None
+    if value is _DEFAULT:
+        return KnownHosts.from_file(os.path.expanduser("~/.ssh/known_hosts"))
+    if isinstance(value, KnownHosts):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return KnownHosts.from_file(os.path.expanduser(os.fspath(value)))
+    if isinstance(value, Iterable):
+        merged = KnownHosts()
+        for item in value:
+            loaded = _load_known_hosts(item)
+            if loaded is not None:
+                merged.entries.extend(loaded.entries)
+        return merged
+    raise ConfigurationError(f"known_hosts must be a path, a list of paths, KnownHosts or None, not {value!r}")
+
+
+async def _open_socket(host: str, port: int, timeout: float | None, local_addr: tuple[str, int] | None) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    errors: dict[tuple[Any, ...], Exception] = {}
+    for family, type_, proto, _, addr in infos:
+        sock = socket.socket(family, type_, proto)
+        sock.setblocking(False)
+        try:
+            if local_addr is not None:
+                sock.bind(local_addr)
+            if timeout is None:
+                await loop.sock_connect(sock, addr)
+            else:
+                await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+            return sock
+        except asyncio.TimeoutError:
+            sock.close()
+            errors[addr] = SSHTimeoutError(f"connecting to {addr[0]} port {addr[1]} timed out after {timeout:g} s")
+        except OSError as exc:
+            sock.close()
+            errors[addr] = exc
+        except BaseException:
+            sock.close()
+            raise
+    if len(errors) == 1:
+        only = next(iter(errors.values()))
+        if isinstance(only, SSHTimeoutError):
+            raise only
+    raise NoValidConnectionsError(errors)
+
+
+async def connect(
+    host: str,
+    port: int = 22,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    client_keys: Sequence[Any] | None = None,
+    passphrase: str | bytes | None = None,
+    known_hosts: Any = _DEFAULT,
+    host_key_checker: HostKeyChecker | None = None,
+    kbdint_handler: KbdintHandler | None = None,
+    preferred_auth: Sequence[str] | str | None = None,
+    algorithms: Algorithms | None = None,
+    kex_algs: str | Sequence[str] | None = None,
+    encryption_algs: str | Sequence[str] | None = None,
+    mac_algs: str | Sequence[str] | None = None,
+    compression_algs: str | Sequence[str] | None = None,
+    signature_algs: str | Sequence[str] | None = None,
+    server_host_key_algs: str | Sequence[str] | None = None,
+    disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    banner_timeout: float | None = DEFAULT_BANNER_TIMEOUT,
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+    auth_timeout: float | None = DEFAULT_AUTH_TIMEOUT,
+    keepalive_interval: float = 0.0,
+    keepalive_count_max: int = 3,
+    rekey_bytes: int = 1 << 30,
+    rekey_seconds: float = 3600.0,
+    window: int = 2 * 1024 * 1024,
+    max_packet: int = 32 * 1024,
+    sock: socket.socket | None = None,
+    local_addr: tuple[str, int] | None = None,
+    host_key_alias: str | None = None,
+    client_version: str | None = None,
+) -> SSHClientConnection:
+    """Connect to an SSH server, check its host key and authenticate.
+
+    ``known_hosts`` defaults to ``~/.ssh/known_hosts``; pass ``None`` to skip
+    host key checking (or a ``host_key_checker(host, port, key) -> bool`` to
+    decide about keys known_hosts does not list). ``client_keys=None`` offers
+    the default ``~/.ssh/id_*`` keys; ``()`` offers none. Timeouts: see the
+    ``DEFAULT_*_TIMEOUT`` constants; each raises :class:`SSHTimeoutError`.
+    """
+    algs = algorithms or Algorithms()
+    algs = algs.edit(
+        kex=kex_algs,
+        ciphers=encryption_algs,
+        macs=mac_algs,
+        compression=compression_algs,
+        signatures=signature_algs,
+        host_key=server_host_key_algs,
+    ).without(disabled_algorithms)
+    known = _load_known_hosts(known_hosts)
+    if known is not None:
+        listed = [k.algorithm for k in known.match(host_key_alias or host, port).trusted_keys]
+        algs = _prefer_known_types(algs, listed)
+    if isinstance(preferred_auth, str):
+        preferred_auth = [m.strip() for m in preferred_auth.split(",") if m.strip()]
+    options = SSHClientConnectionOptions(
+        host=host,
+        port=port,
+        username=username or getpass.getuser(),
+        password=password,
+        client_keys=list(client_keys or ()),
+        load_default_keys=client_keys is None,
+        passphrase=passphrase if passphrase is not None else password,
+        known_hosts=known,
+        host_key_checker=host_key_checker,
+        kbdint_handler=kbdint_handler,
+        preferred_auth=tuple(preferred_auth or DEFAULT_PREFERRED_AUTH),
+        algorithms=algs.validate(),
+        connect_timeout=connect_timeout,
+        banner_timeout=banner_timeout,
+        handshake_timeout=handshake_timeout,
+        auth_timeout=auth_timeout,
+        keepalive_interval=keepalive_interval,
+        keepalive_count_max=keepalive_count_max,
+        rekey_bytes=rekey_bytes,
+        rekey_seconds=rekey_seconds,
+        window=window,
+        max_packet=max_packet,
+        client_version=client_version or _software_version(),
+        host_key_alias=host_key_alias,
+    )
+    return await connect_with_options(options, sock=sock, local_addr=local_addr)
+
+
+async def connect_with_options(
+    options: SSHClientConnectionOptions, *, sock: Any = None, local_addr: tuple[str, int] | None = None
+) -> SSHClientConnection:
+    """Connect with a prepared :class:`SSHClientConnectionOptions`."""
+    loop = asyncio.get_running_loop()
+    if sock is None:
+        sock = await _open_socket(options.host, options.port, options.connect_timeout, local_addr)
+    try:
+        _, conn = await loop.create_connection(lambda: SSHClientConnection(options), sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await conn.wait_established()
+    except BaseException:
+        conn.abort()
+        raise
+    return conn
+
+
+def _prefer_known_types(algs: Algorithms, known_types: list[str]) -> Algorithms:
+    if not known_types:
+        return algs
+    wanted: list[str] = []
+    for key_type in known_types:
+        candidates = ("rsa-sha2-512", "rsa-sha2-256") if key_type == "ssh-rsa" else (key_type,)
+        wanted += [a for a in algs.host_key if a in candidates and a not in wanted]
+    rest = [a for a in algs.host_key if a not in wanted]
+    from dataclasses import replace
+
+    return replace(algs, host_key=tuple(wanted + rest))

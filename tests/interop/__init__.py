@@ -1,0 +1,1 @@
+"""Interop tests: blockssh against real peers (OpenSSH sshd/ssh, asyncssh, paramiko)."""

@@ -1,0 +1,65 @@
+"""The README's test command is the command CI runs, character for character."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CI_RUN = ROOT / ".ci" / "run"
+
+
+def fenced_lines(markdown: str) -> list[str]:
+    """Every line inside a ``` fenced block."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
+    return [line for block in blocks for line in block.splitlines()]
+
+
+def readme_test_command() -> str:
+    commands = [line.strip() for line in fenced_lines(README.read_text()) if "-m pytest" in line]
+    assert len(commands) == 1, f"README.md must show exactly one test command, found {commands}"
+    return commands[0]
+
+
+def ci_test_command() -> str:
+    commands = [
+        line.strip()
+        for line in CI_RUN.read_text().splitlines()
+        if "pytest" in line and not line.lstrip().startswith("#")
+    ]
+    assert len(commands) == 1, f".ci/run must run exactly one test command, found {commands}"
+    return commands[0]
+
+
+def test_ci_runs_the_readme_command() -> None:
+    assert ci_test_command() == readme_test_command()
+
+
+def test_readme_command_installs_test_extras_and_runs_everything() -> None:
+    command = readme_test_command()
+    assert "pip install -e '.[test]'" in command
+    assert command.endswith("python -m pytest")  # no paths or -k: the whole suite
+
+
+def test_readme_shows_demo_command() -> None:
+    assert "python -m pip install -e . && python -m blockssh demo" in fenced_lines(README.read_text())
+
+
+def test_ci_script_is_strict_and_executable() -> None:
+    text = CI_RUN.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert "openssh-server openssh-client" in text
+    assert os.access(CI_RUN, os.X_OK)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+def test_ci_script_parses() -> None:
+    proc = subprocess.run(["bash", "-n", str(CI_RUN)], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
