@@ -29,7 +29,7 @@ style code keeps working after ``import blockssh as paramiko``::
     │   │   ├── PasswordRequiredException              key file needs a passphrase
     │   │   └── UnableToAuthenticate
     │   ├── ChannelException (alias ChannelOpenError; .code, .text)
-    │   ├── ChannelClosedError
+    │   ├── ChannelClosedError                         also an OSError
     │   ├── SSHTimeoutError                            also a TimeoutError
     │   ├── NoValidConnectionsError                    also an OSError
     │   ├── LoopThreadError                            blocking call on the loop thread
@@ -278,8 +278,8 @@ class ChannelException(SSHException):
 ChannelOpenError = ChannelException
 
 
-class ChannelClosedError(SSHException):
-    """The channel (or its connection) is closed."""
+class ChannelClosedError(SSHException, OSError):
+    """The channel (or its connection) is closed; also an ``OSError`` like a closed socket's."""
 
 
 class SSHTimeoutError(SSHException, TimeoutError):

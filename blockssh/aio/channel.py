@@ -64,6 +64,7 @@ class SSHChannel(Generic[AnyStr]):
         self._closed_future: asyncio.Future[None] = self._loop.create_future()
         self._replies: deque[asyncio.Future[bool]] = deque()
         self._eof_received = False
+        self._raw_buffers = False
         self._extra: dict[str, Any] = {"connection": conn}
 
     # -- public API ------------------------------------------------------
@@ -199,6 +200,8 @@ class SSHChannel(Generic[AnyStr]):
 
     def _set_session(self, session: SSHSession[Any]) -> None:
         self._session = session
+        # Internal sessions (the blocking bridge) take memoryviews over immutable bytes and skip a copy.
+        self._raw_buffers = bool(getattr(session, "accepts_buffers", False))
         session.connection_made(self)
 
     def _on_data(self, data: bytes | memoryview, datatype: int | None) -> None:
@@ -219,7 +222,7 @@ class SSHChannel(Generic[AnyStr]):
             if text:
                 session.data_received(text, datatype)
         else:
-            session.data_received(bytes(data), datatype)
+            session.data_received(data if self._raw_buffers else bytes(data), datatype)
         if not self._closed:
             self._conn._core.channel_consumed(self._id, n)  # noqa: SLF001
 
@@ -318,6 +321,30 @@ class SSHClientChannel(SSHChannel[AnyStr]):
         """Send ``env`` requests (silently refused by servers without a matching AcceptEnv)."""
         for name, value in env.items():
             self._send_request("env", rq.encode_env(str(name), str(value)))
+
+    async def request_pty(
+        self,
+        term_type: str = "xterm",
+        width: int = 80,
+        height: int = 24,
+        pixwidth: int = 0,
+        pixheight: int = 0,
+        modes: Mapping[int, int] | None = None,
+    ) -> bool:
+        """Ask for a pseudo-terminal; True if the server allocated one."""
+        return await self.request("pty-req", rq.encode_pty_request(term_type, width, height, pixwidth, pixheight, modes))
+
+    async def request_shell(self) -> bool:
+        """Start the user's shell; True if the server started it."""
+        return await self.request("shell")
+
+    async def request_exec(self, command: str) -> bool:
+        """Run ``command``; True if the server started it."""
+        return await self.request("exec", string(command))
+
+    async def request_subsystem(self, subsystem: str) -> bool:
+        """Start a subsystem (such as ``sftp``); True if the server started it."""
+        return await self.request("subsystem", string(subsystem))
 
     def _on_request(self, event: ChannelRequest) -> bool | None:
         session = self._session
@@ -475,5 +502,3 @@ def channel_open_error(code: int, reason: str) -> ChannelException:
     """The exception for a refused channel."""
     return ChannelException(code, reason or "channel open failed")
 
-
-_ = SSHException

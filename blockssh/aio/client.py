@@ -26,7 +26,7 @@ from ..exceptions import (
     SSHException,
     SSHTimeoutError,
 )
-from ..keys import HostKeyVerdict, KeyPair, KnownHosts, SSHCertificate, SSHKey, check_host_key, read_keypair
+from ..keys import HostKeyVerdict, KeyPair, KnownHosts, PKey, SSHCertificate, SSHKey, check_host_key, read_keypair
 from ..proto import events as ev
 from ..proto import requests as rq
 from ..proto.algorithms.policy import Algorithms
@@ -282,13 +282,9 @@ class SSHClientConnection(SSHConnection):
     ) -> tuple[SSHClientChannel[Any], _S]:
         """Open a session channel and start a command, a subsystem or (with neither) a shell."""
 
-        def make(chan_id: int) -> SSHClientChannel[Any]:
-            return SSHClientChannel(self, chan_id, "session", encoding=encoding, errors=errors)
-
-        chan, _ = await self._open_channel("session", b"", make, window=window, max_packet=max_packet, timeout=timeout)
-        assert isinstance(chan, SSHClientChannel)
-        session = session_factory()
-        chan._set_session(session)  # noqa: SLF001
+        chan, session = await self.open_session(
+            session_factory, encoding=encoding, errors=errors, window=window, max_packet=max_packet, timeout=timeout
+        )
         try:
             if env:
                 chan.set_environment(env)
@@ -312,6 +308,27 @@ class SSHClientConnection(SSHConnection):
             chan.abort()
             raise
         session.session_started()
+        return chan, session
+
+    async def open_session(
+        self,
+        session_factory: Callable[[], _S],
+        *,
+        encoding: str | None = None,
+        errors: str = "strict",
+        window: int | None = None,
+        max_packet: int | None = None,
+        timeout: float | None = None,
+    ) -> tuple[SSHClientChannel[Any], _S]:
+        """Open a session channel without starting anything in it (see ``SSHClientChannel.request_*``)."""
+
+        def make(chan_id: int) -> SSHClientChannel[Any]:
+            return SSHClientChannel(self, chan_id, "session", encoding=encoding, errors=errors)
+
+        chan, _ = await self._open_channel("session", b"", make, window=window, max_packet=max_packet, timeout=timeout)
+        assert isinstance(chan, SSHClientChannel)
+        session = session_factory()
+        chan._set_session(session)  # noqa: SLF001
         return chan, session
 
     async def run(
@@ -381,8 +398,8 @@ def _to_keypair(source: Any, passphrase: str | bytes | None) -> KeyPair:
         if not isinstance(cert, SSHCertificate):
             raise KeyImportError("the second item of a (key, certificate) pair must be a certificate")
         return KeyPair(key_pair.key, cert)
-    if hasattr(source, "_sshkey"):  # a paramiko-style PKey
-        return KeyPair(source._sshkey)  # noqa: SLF001
+    if isinstance(source, PKey):  # the paramiko-style key classes
+        return source.keypair
     if isinstance(source, (str, os.PathLike)):
         return read_keypair(os.path.expanduser(os.fspath(source)), passphrase)
     raise ConfigurationError(f"cannot use {type(source).__name__} as a client key")
