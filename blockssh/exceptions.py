@@ -36,6 +36,8 @@ style code keeps working after ``import blockssh as paramiko``::
     │   ├── ConcurrencyError
     │   ├── ProcessError                               run(check=True) failed
     │   ├── KeyImportError / UnknownKeyType            unreadable key data
+    │   │   └── CertificateError                       certificate not valid for this use
+    │   ├── KeyUsageError                              a key cannot do what was asked
     │   ├── ProxyCommandFailure
     │   ├── ConfigurationError                         invalid option value
     │   ├── ConfigParseError, CouldNotCanonicalize
@@ -95,8 +97,8 @@ class DisconnectError(SSHException):
         lang: str = "",
         remote: bool = False,
     ) -> None:
-        self.code = DisconnectReason(code) if code in _REASON_VALUES else (
-            code if code is not None else self.default_code
+        self.code = (
+            DisconnectReason(code) if code in _REASON_VALUES else (code if code is not None else self.default_code)
         )
         self.reason = reason
         self.lang = lang
@@ -355,6 +357,14 @@ class UnknownKeyType(KeyImportError):
         self.key_type = key_type
         self.key_bytes = key_bytes
         super().__init__(f"UnknownKeyType(type={key_type!r})")
+
+
+class CertificateError(KeyImportError):
+    """A certificate parsed fine but is not valid for the requested use (expired, wrong principal, ...)."""
+
+
+class KeyUsageError(SSHException, ValueError):
+    """A key cannot do what was asked (no private part, unsuitable algorithm or format, bad size)."""
 
 
 class ProxyCommandFailure(SSHException):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -17,6 +18,7 @@ from ..proto import requests as rq
 from ..proto.constants import ExtendedData
 from ..proto.events import ChannelRequest
 from ..proto.wire import Reader, boolean, string, uint32
+from .editor import LineEditor
 from .session import SSHClientSession, SSHServerSession, SSHSession
 
 if TYPE_CHECKING:
@@ -31,12 +33,15 @@ __all__ = [
     "SSHTunTapChannel",
     "DEFAULT_WRITE_HIGH_WATER",
     "DEFAULT_WRITE_LOW_WATER",
+    "DEFAULT_MAX_ENV_VARIABLES",
 ]
 
 AnyStr = TypeVar("AnyStr", bytes, str)
+logger = logging.getLogger("blockssh")
 
 DEFAULT_WRITE_HIGH_WATER = 256 * 1024
 DEFAULT_WRITE_LOW_WATER = 64 * 1024
+DEFAULT_MAX_ENV_VARIABLES = 64  # env requests a server session accepts
 
 
 class SSHChannel(Generic[AnyStr]):
@@ -45,7 +50,7 @@ class SSHChannel(Generic[AnyStr]):
     def __init__(
         self, conn: SSHConnection, chan_id: int, kind: str, *, encoding: str | None = None, errors: str = "strict"
     ) -> None:
-        self._conn = conn
+        self._conn: SSHConnection = conn
         self._loop = conn.loop
         self._id = chan_id
         self._kind = kind
@@ -109,7 +114,7 @@ class SSHChannel(Generic[AnyStr]):
 
     def write_eof(self) -> None:
         """Send EOF once queued data has gone out."""
-        if self._closed:
+        if self._closed or self._id not in self._conn._core.channels:  # noqa: SLF001 - already released
             return
         self._conn._core.channel_eof(self._id)  # noqa: SLF001
         self._conn._schedule_flush()  # noqa: SLF001
@@ -382,6 +387,89 @@ class SSHServerChannel(SSHChannel[AnyStr]):
         self._term_modes: dict[int, int] = {}
         self._started = False
         self._exited = False
+        self._max_env = DEFAULT_MAX_ENV_VARIABLES
+        self._editor_allowed = False  # set by the server connection (its line_editor option)
+        self._editor: LineEditor | None = None
+        self._editor_in: codecs.IncrementalDecoder | None = None
+        self._editor_out: codecs.IncrementalDecoder | None = None
+
+    # -- line editor (server side, pty sessions only) -----------------------
+
+    def _allow_line_editor(self, allowed: bool) -> None:
+        """Let a pty request switch the line editor on (the connection's ``line_editor`` option)."""
+        self._editor_allowed = allowed
+
+    @property
+    def line_editor(self) -> LineEditor | None:
+        """The line editor echoing and editing input, when one is active."""
+        return self._editor
+
+    def set_line_mode(self, line_mode: bool) -> None:
+        """With the line editor active: edit whole lines (True) or pass keys through as typed (False)."""
+        if self._editor is not None:
+            self._editor.set_line_mode(line_mode)
+
+    def set_echo(self, echo: bool) -> None:
+        """With the line editor active: echo input (True) or not (False, e.g. while reading a password)."""
+        if self._editor is not None:
+            self._write_raw(self._editor.set_echo(echo))
+
+    def _editor_text_out(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        if self._editor_out is None:
+            self._editor_out = codecs.getincrementaldecoder(self._encoding or "utf-8")("replace")
+        return self._editor_out.decode(bytes(data))
+
+    def _write_raw(self, text: str, datatype: int | None = None) -> None:
+        if not text or self._closing or self._closed:
+            return
+        encoding = self._encoding or "utf-8"
+        SSHChannel.write(self, text.encode(encoding, "surrogateescape"), datatype)
+
+    def write(self, data: AnyStr | bytes, datatype: int | None = None) -> None:
+        """Queue data for the peer; with the line editor active, newlines become CR LF."""
+        editor = self._editor
+        if editor is None:
+            super().write(data, datatype)
+            return
+        if self._closing or self._closed:
+            raise ChannelClosedError("channel is closing")
+        self._write_raw(editor.render_output(self._editor_text_out(data)), datatype)
+
+    def _deliver(self, data: bytes | memoryview, datatype: int | None) -> None:
+        editor = self._editor
+        if editor is None or datatype is not None:
+            super()._deliver(data, datatype)
+            return
+        n = len(data)
+        session = self._session
+        assert isinstance(session, SSHServerSession)
+        if self._editor_in is None:
+            errors = "surrogateescape" if self._encoding is None else self._errors
+            self._editor_in = codecs.getincrementaldecoder(self._encoding or "utf-8")(errors)
+        result = editor.feed(self._editor_in.decode(bytes(data)))
+        self._write_raw(result.echo)
+        for kind, text in result.items:
+            if kind == "data":
+                line: Any = text if self._encoding is not None else text.encode("utf-8", "surrogateescape")
+                session.data_received(line, None)
+            elif kind == "eof":
+                session.soft_eof_received()
+            else:
+                session.signal_received(text)
+        if not self._closed:
+            self._conn._core.channel_consumed(self._id, n)  # noqa: SLF001
+
+    def _session_started(self) -> None:
+        session = self._session
+        if session is None or self._closed:
+            return
+        try:
+            session.session_started()
+        except Exception:  # a broken handler must not leave the client waiting forever
+            logger.exception("session_started failed; closing the channel")
+            self.abort()
 
     def write_stderr(self, data: AnyStr | bytes) -> None:
         """Write to the client's stderr."""
@@ -451,9 +539,13 @@ class SSHServerChannel(SSHChannel[AnyStr]):
                 self._term_type = pty.term
                 self._term_size = (pty.width, pty.height, pty.pixel_width, pty.pixel_height)
                 self._term_modes = pty.modes
+                if self._editor_allowed and self._editor is None:
+                    self._editor = LineEditor()
             return ok
         if name == "env":
             key, value = rq.decode_env(event.data)
+            if len(self._env) >= self._max_env and key not in self._env:
+                return False
             if self._conn._accept_env(key):  # noqa: SLF001
                 self._env[key] = value
                 return True
@@ -471,7 +563,7 @@ class SSHServerChannel(SSHChannel[AnyStr]):
             ok = self._start(session, name, event.data)
             if ok:
                 self._started = True
-                self._loop.call_soon(session.session_started)
+                self._loop.call_soon(self._session_started)
             return ok
         return None
 

@@ -242,7 +242,9 @@ class SSHClientConnection(SSHConnection):
         sources: list[Any] = list(o.client_keys)
         if o.load_default_keys and not o.client_keys:
             home = os.path.expanduser("~/.ssh")
-            sources += [os.path.join(home, name) for name in DEFAULT_KEY_FILES if os.path.exists(os.path.join(home, name))]
+            sources += [
+                os.path.join(home, name) for name in DEFAULT_KEY_FILES if os.path.exists(os.path.join(home, name))
+            ]
         for source in sources:
             try:
                 pair = _to_keypair(source, o.passphrase)
@@ -281,7 +283,6 @@ class SSHClientConnection(SSHConnection):
         timeout: float | None = None,
     ) -> tuple[SSHClientChannel[Any], _S]:
         """Open a session channel and start a command, a subsystem or (with neither) a shell."""
-
         chan, session = await self.open_session(
             session_factory, encoding=encoding, errors=errors, window=window, max_packet=max_packet, timeout=timeout
         )
@@ -424,7 +425,9 @@ def _load_known_hosts(value: Any) -> KnownHosts | None:
     raise ConfigurationError(f"known_hosts must be a path, a list of paths, KnownHosts or None, not {value!r}")
 
 
-async def _open_socket(host: str, port: int, timeout: float | None, local_addr: tuple[str, int] | None) -> socket.socket:
+async def _open_socket(
+    host: str, port: int, timeout: float | None, local_addr: tuple[str, int] | None
+) -> socket.socket:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     errors: dict[tuple[Any, ...], Exception] = {}
@@ -441,7 +444,7 @@ async def _open_socket(host: str, port: int, timeout: float | None, local_addr: 
             return sock
         except asyncio.TimeoutError:
             sock.close()
-            errors[addr] = SSHTimeoutError(f"connecting to {addr[0]} port {addr[1]} timed out after {timeout:g} s")
+            errors[addr] = SSHTimeoutError(f"connecting to {addr[0]!s} port {addr[1]!s} timed out after {timeout:g} s")
         except OSError as exc:
             sock.close()
             errors[addr] = exc

@@ -326,8 +326,12 @@ class SSHConnection(asyncio.Protocol):
         self.close()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """Connection details: ``peername``, ``sockname``, ``client_version``, ``server_version``,
-        ``kex``, ``send_cipher``, ``recv_cipher``, ``send_mac``, ``recv_mac``, ``strict_kex``, ..."""
+        """Connection details.
+
+        Names: ``peername``, ``sockname``, ``client_version``, ``server_version``, ``kex``,
+        ``host_key_algorithm``, ``send_cipher``, ``recv_cipher``, ``send_mac``, ``recv_mac``,
+        ``compression``, ``strict_kex``.
+        """
         if name == "client_version":
             t = self._core.transport
             return t.peer_version if self._core.is_server else t.local_version
@@ -343,8 +347,14 @@ class SSHConnection(asyncio.Protocol):
     # -- channels ---------------------------------------------------------
 
     async def _open_channel(
-        self, kind: str, extra: bytes, chan: Callable[[int], SSHChannel[Any]], *, window: int | None = None,
-        max_packet: int | None = None, timeout: float | None = None,
+        self,
+        kind: str,
+        extra: bytes,
+        chan: Callable[[int], SSHChannel[Any]],
+        *,
+        window: int | None = None,
+        max_packet: int | None = None,
+        timeout: float | None = None,
     ) -> tuple[SSHChannel[Any], bytes]:
         self._check_open()
         chan_id = self._core.open_channel(kind, extra, window=window, max_packet=max_packet)
@@ -370,6 +380,10 @@ class SSHConnection(asyncio.Protocol):
         channel = chan(chan_id)
         self._channels[chan_id] = channel
         return channel, data
+
+    def _accept_env(self, name: str) -> bool:
+        """Whether a server accepts an ``env`` request for ``name`` (servers override this)."""
+        return False
 
     def _adopt_channel(self, channel: SSHChannel[Any]) -> None:
         self._channels[channel.id] = channel

@@ -130,6 +130,7 @@ class ChannelBridge(SSHClientSession[bytes]):
         self.waiters = 0
         self._read_paused = False
         self._resume_scheduled = False
+        self._wake_scheduled = False
         # outgoing
         self._outq: list[Any] = []
         self._out_bytes = 0  # queued by callers, not yet written to the channel
@@ -149,7 +150,11 @@ class ChannelBridge(SSHClientSession[bytes]):
         chan.set_write_buffer_limits(high=self.write_limit, low=self.write_limit // 4)
 
     def data_received(self, data: bytes, datatype: int | None) -> None:
-        """Buffer data; pause the channel if nobody waits and the buffer is full."""
+        """Buffer data; pause the channel if nobody waits and the buffer is full.
+
+        Readers are woken once per batch of packets (after the loop finishes
+        the current socket read), not once per packet.
+        """
         with self.cond:
             stream = self.stdout if datatype is None or self.combine_stderr else self.stderr
             stream.chunks.append(data)
@@ -157,6 +162,13 @@ class ChannelBridge(SSHClientSession[bytes]):
             if self.stdout.size + self.stderr.size >= self.buffer_limit and self.waiters == 0 and self.chan:
                 self._read_paused = True
                 self.chan.pause_reading()
+            if not self._wake_scheduled:
+                self._wake_scheduled = True
+                self._portal.loop.call_soon(self._wake_batch)
+
+    def _wake_batch(self) -> None:
+        with self.cond:
+            self._wake_scheduled = False
             self._wake()
 
     def eof_received(self) -> bool:
@@ -294,7 +306,9 @@ class ChannelBridge(SSHClientSession[bytes]):
         with self.cond:
             if nbytes:
                 self.wait_for(
-                    lambda: self.closed or self.error is not None or self._out_bytes + self._chan_queued < self.write_limit,
+                    lambda: (
+                        self.closed or self.error is not None or self._out_bytes + self._chan_queued < self.write_limit
+                    ),
                     timeout,
                     "send",
                 )

@@ -320,4 +320,3 @@ class Channel:
         from .file import ChannelStdinFile
 
         return ChannelStdinFile(self, mode, bufsize)
-

@@ -352,8 +352,10 @@ def _prefer_host_key_types(algorithms: Algorithms, types: Sequence[str]) -> Algo
 
 
 def connect(hostname: str, port: int = 22, *, policy: MissingHostKeyPolicy | None = None, **kwargs: Any) -> SSHClient:
-    """Connect and return an :class:`SSHClient` (system known_hosts loaded; unknown hosts refused
-    unless ``policy`` says otherwise)."""
+    """Connect and return an :class:`SSHClient`.
+
+    The system known_hosts file is loaded; unknown hosts are refused unless ``policy`` says otherwise.
+    """
     client = SSHClient()
     client.load_system_host_keys()
     if policy is not None:

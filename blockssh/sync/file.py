@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-
 if TYPE_CHECKING:
     from ._bridge import Stream
     from .channel import Channel
@@ -109,7 +108,7 @@ class ChannelFile:
                     line = stream.take_all() if stream.size else b""
                     break
                 have = stream.size
-                b.wait_for(lambda: b.eof or stream.size > have, self.channel.timeout, "readline")
+                b.wait_for(lambda have=have: b.eof or stream.size > have, self.channel.timeout, "readline")
             b.after_read()
         return line
 
@@ -223,4 +222,3 @@ class ChannelStdinFile(ChannelFile):
         if not self._closed:
             super().close()
             self.channel.shutdown_write()
-

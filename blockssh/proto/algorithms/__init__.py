@@ -1,0 +1,1 @@
+"""Algorithm registries: ciphers, MACs, compression and per-connection policies."""

@@ -1,0 +1,1 @@
+"""Key exchange: negotiation, the methods, and the exchange message flow."""

@@ -69,11 +69,15 @@ class KexInit:
         r = Reader(payload)
         r.get_byte()
         cookie = r.get_bytes(16)
-        lists = [r.get_name_list() for _ in range(10)]
+        kex, host_key, c2s, s2c, mac_c2s, mac_s2c, comp_c2s, comp_s2c, lang_c2s, lang_s2c = (
+            r.get_name_list() for _ in range(10)
+        )
         follows = r.get_boolean()
         r.get_uint32()  # reserved
         r.check_end()
-        return cls(cookie, *lists, first_kex_follows=follows)
+        return cls(
+            cookie, kex, host_key, c2s, s2c, mac_c2s, mac_s2c, comp_c2s, comp_s2c, lang_c2s, lang_s2c, follows
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Public test helpers: an in-memory client/server core pair, in-process servers."""
