@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import inspect
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from .._version import __version__
 from ..exceptions import (
@@ -41,6 +42,7 @@ from .session import SSHClientSession
 
 __all__ = [
     "connect",
+    "connect_to",
     "SSHClientConnection",
     "SSHClientConnectionOptions",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -57,6 +59,7 @@ DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 HostKeyChecker = Callable[[str, int, Any], bool | Awaitable[bool]]
 _S = TypeVar("_S", bound=SSHClientSession[Any])
+_P = ParamSpec("_P")
 _DEFAULT = object()
 
 
@@ -458,7 +461,27 @@ async def _open_socket(
     raise NoValidConnectionsError(errors)
 
 
-async def connect(
+class _Connecting:
+    """What :func:`connect` returns: await it, or use it with ``async with`` (closes on exit)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, SSHClientConnection]) -> None:
+        self._coro = coro
+        self._conn: SSHClientConnection | None = None
+
+    def __await__(self) -> Generator[Any, None, SSHClientConnection]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> SSHClientConnection:
+        self._conn = await self._coro
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+
+
+async def connect_to(
     host: str,
     port: int = 22,
     *,
@@ -543,6 +566,21 @@ async def connect(
         host_key_alias=host_key_alias,
     )
     return await connect_with_options(options, sock=sock, local_addr=local_addr)
+
+
+def _awaitable_or_context(
+    fn: Callable[_P, Coroutine[Any, Any, SSHClientConnection]],
+) -> Callable[_P, _Connecting]:
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _Connecting:
+        return _Connecting(fn(*args, **kwargs))
+
+    return wrapper
+
+
+#: Connect to an SSH server: ``conn = await connect(...)`` or ``async with connect(...) as conn``
+#: (the connection is closed when the block ends). Keywords as :func:`connect_to`.
+connect = _awaitable_or_context(connect_to)
 
 
 async def connect_with_options(

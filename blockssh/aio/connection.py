@@ -318,6 +318,13 @@ class SSHConnection(asyncio.Protocol):
         """Wait until the connection is closed."""
         await asyncio.shield(self._closed_future)
 
+    async def __aenter__(self) -> SSHConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await self.wait_closed()
+
     def disconnect(self, code: int, reason: str) -> None:
         """Send a DISCONNECT with a specific reason code and close."""
         if not self._core.closed:

@@ -32,3 +32,18 @@ def test_run_returns_output_and_status(sshd: Any) -> None:
     assert result.stderr == "err\n"
     assert result.exit_status == 3
     assert result.returncode == 3
+
+
+def test_connect_as_async_context_manager(sshd: Any) -> None:
+    async def main() -> tuple[str, bool]:
+        async with aio.connect(
+            sshd.host,
+            sshd.port,
+            username=sshd.user,
+            client_keys=[sshd.client_keys["ed25519"]],
+            known_hosts=sshd.known_hosts,
+        ) as conn:
+            result = await conn.run("echo ctx", check=True)
+        return result.stdout, conn.is_closed()
+
+    assert run(main()) == ("ctx\n", True)
