@@ -43,7 +43,7 @@ class ClientAuthenticator:
         self._options = conn.options
         self._replies: asyncio.Queue[ev.Event] = asyncio.Queue()
         self.allowed: list[str] = []
-        self.errors: list[BaseException] = []
+        self.errors: list[tuple[str, BaseException, bool]] = []  # (what, error, explicitly requested)
         self.partial = False
 
     def on_event(self, event: ev.Event) -> None:
@@ -92,12 +92,15 @@ class ClientAuthenticator:
                 self.allowed = result.methods
 
     def _failure(self) -> AuthenticationException:
-        for exc in self.errors:
+        for _, exc, _ in self.errors:
             if isinstance(exc, PasswordRequiredException) and "publickey" in self.allowed:
                 return exc
         msg = "Authentication failed."
         if self.partial:
             msg = f"Authentication failed after partial success; server still requires one of {self.allowed}"
+        unusable = [f"{what}: {_describe(exc)}" for what, exc, explicit in self.errors if explicit]
+        if unusable:
+            msg += " Could not use: " + "; ".join(unusable)
         return PermissionDenied(msg, self.allowed)
 
     # -- publickey -------------------------------------------------------
@@ -135,7 +138,7 @@ class ClientAuthenticator:
         self._flush()
         reply = await self._reply()
         if isinstance(reply, ev.AuthPasswordChangeRequired):
-            self.errors.append(AuthenticationException("the server requires a password change"))
+            self.errors.append(("password", AuthenticationException("the server requires a password change"), True))
             # Answer with the same password: the server refuses it and we move on.
             self._core.auth_password(self._options.username, password, password)
             self._flush()
@@ -166,6 +169,12 @@ class ClientAuthenticator:
                 answers = [""] * len(reply.prompts)
             self._core.auth_kbdint_respond([str(a) for a in answers])
             self._flush()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    return str(exc) or type(exc).__name__
 
 
 def _base(algorithm: str) -> str:

@@ -284,7 +284,7 @@ class ChannelMux:
         send = self._send
         remote = ch.remote_id
         limit = ch.send_max_packet
-        while queue and ch.send_window > 0:
+        while queue and ch.send_window > 0 and self._can_send():  # a rekey may start mid-flush
             datatype, view = queue[0]
             n = min(len(view), ch.send_window, limit)
             if n == len(view):
@@ -316,9 +316,11 @@ class ChannelMux:
                 self._flush(ch)
 
     def eof(self, local_id: int) -> None:
-        """Send EOF once queued data has gone out."""
-        ch = self.get(local_id)
-        if ch.eof_sent or ch.eof_pending or ch.close_sent:
+        """Send EOF once queued data has gone out (a no-op once the channel is closed or released)."""
+        # Like close(): the driver may answer a ChannelEOF event after the same batch of input
+        # already closed and released the channel.
+        ch = self._channels.get(local_id)
+        if ch is None or ch.eof_sent or ch.eof_pending or ch.close_sent:
             return
         ch.eof_pending = True
         if ch.state == OPEN:

@@ -27,10 +27,11 @@ from ..exceptions import (
     ConnectionLost,
     DisconnectError,
     DisconnectReason,
+    HostKeyNotVerifiable,
     KeyExchangeFailed,
     MessageOrderError,
-    HostKeyNotVerifiable,
     PacketDecodeError,
+    ProtocolVersionNotSupported,
 )
 from ..keys import import_public_key_blob
 from .algorithms.cipher import CIPHER_ALGORITHMS, PacketProtector, make_protector
@@ -202,7 +203,15 @@ class Transport:
         """The peer closed its end of the byte stream."""
         if self.closed:
             return
-        exc = ConnectionLost("connection closed by peer", remote=True)
+        exc: DisconnectError = ConnectionLost("connection closed by peer", remote=True)
+        reader = self._version_reader
+        if reader is not None:  # closed before its identification line: say what it sent instead
+            said = (reader.banner_lines or [reader.leftover().decode("utf-8", "replace")])[0]
+            if said.strip():
+                exc = ProtocolVersionNotSupported(
+                    f"connection closed without an SSH identification string; the peer sent {said[:100]!r}",
+                    remote=True,
+                )
         self.closed = True
         self.close_error = exc
         self._events.append(ConnectionClosed(exc))
@@ -373,8 +382,10 @@ class Transport:
     # -- key exchange ----------------------------------------------------
 
     def start_kex(self) -> None:
-        """Send our KEXINIT (no-op if one is already outstanding)."""
-        if self._our_kexinit is not None or self.closed:
+        """Send our KEXINIT (no-op if one is already outstanding or the exchange is still finishing)."""
+        # Between our NEWKEYS and the peer's, the exchange is not over: a rekey trigger firing then
+        # (byte counts of the old incoming keys, the clock) must not start another one on top of it.
+        if self._our_kexinit is not None or self._sent_newkeys or self.closed:
             return
         algs = self.options.algorithms
         kex = list(algs.kex)
@@ -512,7 +523,8 @@ class Transport:
             raise KeyExchangeFailed("malformed host key signature") from None
         if sig_alg != signature_algorithm_of(chosen.host_key):
             raise KeyExchangeFailed(f"host key signature uses {sig_alg}, expected {chosen.host_key}")
-        if not key.verify(result.h, result.signature):
+        # ssh-rsa (SHA-1) can only have been negotiated if the caller enabled it explicitly.
+        if not key.verify(result.h, result.signature, algorithm=sig_alg, allow_sha1=sig_alg == "ssh-rsa"):
             raise KeyExchangeFailed("host key signature verification failed")
         if self.host_key is None:
             self.host_key = key
@@ -579,6 +591,7 @@ class Transport:
         self._encoder.set_protector(out_protector, reset_seq=self.strict_kex)
         self._out_limit = _byte_limit(out_protector, self.options.rekey_bytes)
         self._compression_out = out_comp
+        self._encoder.compressor = None  # new keys, new zlib stream (as OpenSSH does at every NEWKEYS)
         self._apply_compression()
         self._pending_in = make_protector(in_spec[0], in_spec[1], in_spec[2], in_spec[3], encrypt=False)
         self._pending_compression_in = in_comp
@@ -603,6 +616,7 @@ class Transport:
         self._in_limit = _byte_limit(self._pending_in, self.options.rekey_bytes)
         self._pending_in = None
         self._compression_in = self._pending_compression_in
+        self._decoder.decompressor = None  # the peer starts a new zlib stream with its new keys
         self._apply_compression()
         first = not self._first_kex_done
         self._peer_kexinit = None

@@ -4,7 +4,7 @@ The fixtures in ``tests/conftest.py`` are thin wrappers around this module:
 
 ``sshd`` (session scope)
     One ``/usr/sbin/sshd -D -e -f <config>`` on a free 127.0.0.1 port, with its own temporary
-    directory, configuration, host keys (ed25519, ecdsa-256, rsa-3072) and client keys
+    directory, configuration, host keys (ed25519, ecdsa-256/384/521, rsa-3072) and client keys
     (ed25519, ecdsa-256, rsa-2048 and a passphrase-protected ed25519 key), all made with
     ``ssh-keygen``. Every algorithm this OpenSSH build supports is enabled, so matrix tests can
     pick any of ``sshd.algorithms[...]``.
@@ -76,6 +76,8 @@ SSH_TIMEOUT = 30.0  # default for run_ssh()
 HOST_KEY_SPECS: dict[str, tuple[str, ...]] = {
     "ed25519": ("-t", "ed25519"),
     "ecdsa": ("-t", "ecdsa", "-b", "256"),
+    "ecdsa384": ("-t", "ecdsa", "-b", "384"),
+    "ecdsa521": ("-t", "ecdsa", "-b", "521"),
     "rsa": ("-t", "rsa", "-b", "3072"),
 }
 CLIENT_KEY_SPECS: dict[str, tuple[str, ...]] = {
@@ -87,6 +89,8 @@ CLIENT_KEY_SPECS: dict[str, tuple[str, ...]] = {
 HOST_KEY_SIGNATURES: dict[str, tuple[str, ...]] = {
     "ed25519": ("ssh-ed25519",),
     "ecdsa": ("ecdsa-sha2-nistp256",),
+    "ecdsa384": ("ecdsa-sha2-nistp384",),
+    "ecdsa521": ("ecdsa-sha2-nistp521",),
     "rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
 }
 

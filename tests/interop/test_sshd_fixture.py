@@ -46,7 +46,7 @@ def test_fixture_attributes(sshd: SSHD) -> None:
     assert 0 < sshd.port < 65536
     assert sshd.is_running() and sshd.pid > 0
     assert set(sshd.client_keys) == {"ed25519", "ecdsa", "rsa"}
-    assert set(sshd.host_key_paths) == {"ed25519", "ecdsa", "rsa"}
+    assert set(sshd.host_key_paths) == {"ed25519", "ecdsa", "ecdsa384", "ecdsa521", "rsa"}
     for path in [*sshd.client_keys.values(), *sshd.host_key_paths.values(), sshd.encrypted_key]:
         assert Path(path).is_file() and Path(path + ".pub").is_file()
     assert sshd.encrypted_key_passphrase
