@@ -53,7 +53,13 @@ def test_fixture_attributes(sshd: SSHD) -> None:
     assert Path(sshd.config_path).read_text().startswith("# Generated")
     assert Path(sshd.log_path).stat().st_size > 0
     lines = Path(sshd.known_hosts).read_text().splitlines()
-    assert [line.split()[1] for line in lines] == ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
+    assert [line.split()[1] for line in lines] == [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "ssh-rsa",
+    ]
     assert all(line.startswith(f"[127.0.0.1]:{sshd.port} ") for line in lines)
     for category in ("kex", "cipher", "mac", "key", "pubkey", "hostkey", "compression"):
         assert sshd.algorithms[category], category
