@@ -10,6 +10,7 @@ sync, and the top-level facade ``blockssh``.
 * ``blockssh.config`` imports only config, exceptions, keys, proto.
 * ``blockssh.aio`` and ``blockssh.sftp`` import aio, sftp, proto, keys, exceptions, config; never
   ``blockssh.sync`` nor the top-level facade. ``blockssh.sftp.codec`` is sans-I/O too.
+* ``blockssh.server`` (the ready server) imports server, aio, sftp, proto, keys, exceptions, config.
 * ``blockssh.sync`` may import anything except the top-level ``blockssh`` package itself.
 * Nobody imports ``blockssh.__main__``.
 
@@ -51,6 +52,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "blockssh.sftp": (
         "blockssh.sftp",
         "blockssh.aio",
+        "blockssh.proto",
+        "blockssh.keys",
+        "blockssh.exceptions",
+        "blockssh.config",
+        "blockssh._version",
+    ),
+    # the ready server (sessions as OS processes) sits on aio, beside sftp
+    "blockssh.server": (
+        "blockssh.server",
+        "blockssh.aio",
+        "blockssh.sftp",
         "blockssh.proto",
         "blockssh.keys",
         "blockssh.exceptions",

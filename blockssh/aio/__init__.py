@@ -12,7 +12,17 @@ from .channel import (
 )
 from .client import SSHClientConnection, SSHClientConnectionOptions, connect
 from .connection import SSHConnection
+from .editor import LineEditor
 from .process import SSHCompletedProcess
+from .server import (
+    PQ_ONLY_ALGORITHMS,
+    SERVER_DEFAULT_ALGORITHMS,
+    SSHAcceptor,
+    SSHServer,
+    SSHServerConnection,
+    SSHServerConnectionOptions,
+    listen,
+)
 from .session import (
     SSHClientSession,
     SSHServerSession,
@@ -23,6 +33,10 @@ from .session import (
 )
 
 __all__ = [
+    "LineEditor",
+    "PQ_ONLY_ALGORITHMS",
+    "SERVER_DEFAULT_ALGORITHMS",
+    "SSHAcceptor",
     "SSHChannel",
     "SSHClientChannel",
     "SSHClientConnection",
@@ -30,7 +44,10 @@ __all__ = [
     "SSHClientSession",
     "SSHCompletedProcess",
     "SSHConnection",
+    "SSHServer",
     "SSHServerChannel",
+    "SSHServerConnection",
+    "SSHServerConnectionOptions",
     "SSHServerSession",
     "SSHSession",
     "SSHTCPChannel",
@@ -40,4 +57,5 @@ __all__ = [
     "SSHUNIXChannel",
     "SSHUNIXSession",
     "connect",
+    "listen",
 ]

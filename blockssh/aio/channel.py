@@ -11,7 +11,7 @@ import codecs
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ..exceptions import ChannelClosedError, ChannelException, SSHException
 from ..proto import requests as rq
@@ -171,7 +171,7 @@ class SSHChannel(Generic[AnyStr]):
         self._read_paused = True
 
     def resume_reading(self) -> None:
-        """Deliver held data and grant window again."""
+        """Deliver held data and grant window again (the window adjusts go out right away)."""
         if not self._read_paused:
             return
         self._read_paused = False
@@ -181,6 +181,8 @@ class SSHChannel(Generic[AnyStr]):
                 self._deliver_eof()
             else:
                 self._deliver(data, datatype)
+        if not self._closed:
+            self._conn._schedule_flush()  # noqa: SLF001 - resumed outside the connection's input path
 
     # -- requests --------------------------------------------------------
 
@@ -431,7 +433,7 @@ class SSHServerChannel(SSHChannel[AnyStr]):
         """Queue data for the peer; with the line editor active, newlines become CR LF."""
         editor = self._editor
         if editor is None:
-            super().write(data, datatype)
+            super().write(cast(Any, data), datatype)
             return
         if self._closing or self._closed:
             raise ChannelClosedError("channel is closing")

@@ -136,8 +136,6 @@ def server_algorithms(pq_only: bool = False) -> Algorithms:
 # the callbacks
 # ---------------------------------------------------------------------------------------------
 
-_MaybeAwaitable = Any  # a value, or an awaitable giving it
-
 
 class SSHServer:
     """Per-connection server callbacks; subclass and override what you need.
@@ -181,10 +179,14 @@ class SSHServer:
         """Offer the ``publickey`` method (it is offered anyway when ``authorized_client_keys`` was given)."""
         return False
 
-    def validate_public_key(self, username: str, key: SSHKey | SSHCertificate) -> bool | Awaitable[bool]:
-        """Return True if ``key`` may log in as ``username`` (after ``authorized_client_keys`` did not admit it).
+    def validate_public_key(
+        self, username: str, key: SSHKey | SSHCertificate
+    ) -> bool | AuthorizedKeyEntry | None | Awaitable[bool | AuthorizedKeyEntry | None]:
+        """Return True if ``key`` may log in as ``username`` (asked when ``authorized_client_keys`` did not admit it).
 
         The core has already checked the client's signature; this decides authorization only.
+        Returning the :class:`AuthorizedKeyEntry` that admitted the key (instead of True) makes
+        it ``conn.authorized_key_entry``, so sessions can apply its options.
         """
         return False
 
@@ -340,6 +342,8 @@ class SSHServerConnection(SSHConnection):
         self._login_timer: asyncio.TimerHandle | None = None
         self._pending_sessions = 0
         self._reading_paused = False
+        self._server_notified = False  # connection_made was called, so connection_lost will be
+        self._close_waiters: set[asyncio.Future[Any]] = set()
         self._handlers[ev.AuthRequest] = self._on_auth_request
         self._handlers[ev.AuthInfoResponse] = self._on_auth_info_response
 
@@ -377,6 +381,17 @@ class SSHServerConnection(SSHConnection):
         key = self._authenticator.key
         return key if isinstance(key, (SSHKey, SSHCertificate)) else None
 
+    def add_close_waiter(self, waiter: asyncio.Future[Any]) -> None:
+        """Make :meth:`wait_closed` also wait for ``waiter`` (e.g. a session's process still exiting)."""
+        self._close_waiters.add(waiter)
+        waiter.add_done_callback(self._close_waiters.discard)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed and every close waiter is done."""
+        await super().wait_closed()
+        while self._close_waiters:
+            await asyncio.wait(list(self._close_waiters))
+
     def send_auth_banner(self, message: str) -> None:
         """Send an authentication banner (only before authentication succeeds)."""
         self._core.auth_banner(message)
@@ -400,6 +415,7 @@ class SSHServerConnection(SSHConnection):
             self._acceptor._register(self)  # noqa: SLF001
         if self._closed:
             return
+        self._server_notified = True
         try:
             self._server.connection_made(self)
         except Exception:  # noqa: BLE001 - a broken callback ends this connection only
@@ -422,6 +438,8 @@ class SSHServerConnection(SSHConnection):
             task.cancel()
         if self._acceptor is not None:
             self._acceptor._remove(self)  # noqa: SLF001
+        if not self._server_notified:
+            return
         try:
             self._server.connection_lost(exc)
         except Exception:  # noqa: BLE001
@@ -550,6 +568,7 @@ class SSHAcceptor:
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[SSHServerConnection] = set()
         self._unauthenticated: OrderedDict[SSHServerConnection, None] = OrderedDict()
+        self._lingering: set[SSHServerConnection] = set()
         self._closing = False
 
     def _make_connection(self) -> SSHServerConnection:
@@ -594,11 +613,12 @@ class SSHAcceptor:
             conn.disconnect(DisconnectReason.BY_APPLICATION, "server shutting down")
 
     async def wait_closed(self) -> None:
-        """Wait until the sockets and every connection are closed."""
+        """Wait until the sockets and every connection are closed (and their sessions' processes gone)."""
         if self._server is not None:
             await self._server.wait_closed()
-        for conn in list(self._connections):
+        for conn in list(self._connections | self._lingering):
             await conn.wait_closed()
+        self._lingering = {c for c in self._lingering if c._close_waiters}  # noqa: SLF001
 
     async def __aenter__(self) -> SSHAcceptor:
         return self
@@ -641,6 +661,10 @@ class SSHAcceptor:
     def _remove(self, conn: SSHServerConnection) -> None:
         self._connections.discard(conn)
         self._unauthenticated.pop(conn, None)
+        # A closed connection may still have work finishing (a process exiting): wait_closed() waits for it.
+        self._lingering = {c for c in self._lingering if c._close_waiters}  # noqa: SLF001
+        if conn._close_waiters:  # noqa: SLF001
+            self._lingering.add(conn)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DisconnectError
+from ..keys import AuthorizedKeyEntry
 from ..proto import events as ev
 
 if TYPE_CHECKING:
     from .server import SSHServerConnection
 
-__all__ = ["ServerAuthenticator", "KbdintChallenge", "maybe_await", "AUTH_METHOD_ORDER"]
+__all__ = ["ServerAuthenticator", "KbdintChallenge", "maybe_await", "run_guarded", "AUTH_METHOD_ORDER"]
 
 logger = logging.getLogger("blockssh.server")
 
@@ -150,7 +151,10 @@ class ServerAuthenticator:
             if entry is not None:
                 return entry, True
         if self._conn.server.public_key_auth_supported():
-            return None, bool(await maybe_await(self._conn.server.validate_public_key(username, key)))
+            result = await maybe_await(self._conn.server.validate_public_key(username, key))
+            if isinstance(result, AuthorizedKeyEntry):
+                return result, True
+            return None, bool(result)
         return None, False
 
     async def _kbdint_start(self, event: ev.AuthRequest) -> None:
