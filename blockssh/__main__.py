@@ -2,6 +2,10 @@
 
 Subcommands:
 
+``demo``
+    Start the embedded server on a free 127.0.0.1 port with fresh keys and
+    drive it with the blocking client; print what happened.
+
 ``serve``
     Run the ready server (:mod:`blockssh.server`) until interrupted: logins
     from an authorized_keys file and/or a password file, sessions as OS
@@ -147,10 +151,33 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# demo
+# ---------------------------------------------------------------------------------------------
+
+
+def _add_demo(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="run the embedded server and drive it with the blocking client",
+        description=(
+            "Start blockssh's server on a free 127.0.0.1 port with fresh keys, then use the blocking client "
+            "against it: a command with its exit status, stderr, a pty shell, SFTP and a port forward."
+        ),
+    )
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+# ---------------------------------------------------------------------------------------------
 # the entry point
 # ---------------------------------------------------------------------------------------------
 
-_SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_serve,)
+_SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_demo, _add_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
