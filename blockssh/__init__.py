@@ -1,22 +1,55 @@
 """blockssh: an SSH-2 client and server library with a blocking, paramiko-style API.
 
-``import blockssh`` gives the blocking API (paramiko's names); ``blockssh.aio``
-is the asyncio API underneath it.
+``import blockssh`` gives the blocking API (paramiko's names, so ``import blockssh as
+paramiko`` runs paramiko scripts); ``blockssh.aio`` is the asyncio API underneath it.
+paramiko's module paths work too: ``blockssh.client``, ``blockssh.transport``,
+``blockssh.channel``, ``blockssh.ssh_exception``, ``blockssh.pkey``, ``blockssh.hostkeys``,
+``blockssh.config``, ``blockssh.common``, ``blockssh.util``, ``blockssh.auth_strategy``...
 """
 
 from __future__ import annotations
 
+from . import (
+    auth_strategy,
+    channel,
+    client,
+    common,
+    ecdsakey,
+    ed25519key,
+    file,
+    hostkeys,
+    message,
+    pkey,
+    rsakey,
+    ssh_exception,
+    transport,
+    util,
+)
 from ._version import __version__
 from .aio.process import SSHCompletedProcess
+from .common import (
+    AUTH_FAILED,
+    AUTH_PARTIALLY_SUCCESSFUL,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_FAILED_CONNECT_FAILED,
+    OPEN_FAILED_RESOURCE_SHORTAGE,
+    OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
+    OPEN_SUCCEEDED,
+    io_sleep,
+)
 from .config import SSHConfig, SSHConfigDict
 from .exceptions import (
     AuthenticationException,
     BadAuthenticationType,
     BadHostKeyException,
+    ChannelClosedError,
     ChannelException,
     ConfigParseError,
+    ConnectionLost,
     CouldNotCanonicalize,
     IncompatiblePeer,
+    LoopThreadError,
     MessageOrderError,
     NoValidConnectionsError,
     PartialAuthentication,
@@ -31,44 +64,85 @@ from .exceptions import (
     UnknownKeyType,
 )
 from .keys import HostKeys, Message
-from .keys.pkey import ECDSAKey, Ed25519Key, PKey, PublicBlob, RSAKey
+from .keys.pkey import ECDSAKey, Ed25519Key, PKey, PublicBlob, RSAKey, key_classes
 from .sync import (
+    AuthenticationTimeout,
     AutoAddPolicy,
+    BufferedFile,
     Channel,
     ChannelFile,
     ChannelStderrFile,
     ChannelStdinFile,
     MissingHostKeyPolicy,
     RejectPolicy,
+    SecurityOptions,
     SSHClient,
     Transport,
     WarningPolicy,
     connect,
 )
+from .sync.auth_strategy import (
+    AuthFailure,
+    AuthResult,
+    AuthSource,
+    AuthStrategy,
+    InMemoryPrivateKey,
+    NoneAuth,
+    OnDiskPrivateKey,
+    Password,
+    PrivateKey,
+    SourceResult,
+)
+from .sync.serve import ServerHandle, serve
+
+#: paramiko's name for the Transport used with an AuthStrategy; blockssh's Transport does both.
+ServiceRequestingTransport = Transport
 
 __all__ = [
+    "AUTH_FAILED",
+    "AUTH_PARTIALLY_SUCCESSFUL",
+    "AUTH_SUCCESSFUL",
+    "OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED",
+    "OPEN_FAILED_CONNECT_FAILED",
+    "OPEN_FAILED_RESOURCE_SHORTAGE",
+    "OPEN_FAILED_UNKNOWN_CHANNEL_TYPE",
+    "OPEN_SUCCEEDED",
+    "AuthFailure",
+    "AuthResult",
+    "AuthSource",
+    "AuthStrategy",
     "AuthenticationException",
+    "AuthenticationTimeout",
     "AutoAddPolicy",
     "BadAuthenticationType",
     "BadHostKeyException",
+    "BufferedFile",
     "Channel",
+    "ChannelClosedError",
     "ChannelException",
     "ChannelFile",
     "ChannelStderrFile",
     "ChannelStdinFile",
     "ConfigParseError",
+    "ConnectionLost",
     "CouldNotCanonicalize",
     "ECDSAKey",
     "Ed25519Key",
     "HostKeys",
+    "InMemoryPrivateKey",
     "IncompatiblePeer",
+    "LoopThreadError",
     "Message",
     "MessageOrderError",
     "MissingHostKeyPolicy",
     "NoValidConnectionsError",
+    "NoneAuth",
+    "OnDiskPrivateKey",
     "PKey",
     "PartialAuthentication",
+    "Password",
     "PasswordRequiredException",
+    "PrivateKey",
     "ProcessError",
     "ProxyCommandFailure",
     "PublicBlob",
@@ -82,10 +156,31 @@ __all__ = [
     "SSHError",
     "SSHException",
     "SSHTimeoutError",
+    "SecurityOptions",
+    "ServerHandle",
+    "ServiceRequestingTransport",
+    "SourceResult",
     "Transport",
     "UnableToAuthenticate",
     "UnknownKeyType",
     "WarningPolicy",
     "__version__",
+    "auth_strategy",
+    "channel",
+    "client",
+    "common",
     "connect",
+    "ecdsakey",
+    "ed25519key",
+    "file",
+    "hostkeys",
+    "io_sleep",
+    "key_classes",
+    "message",
+    "pkey",
+    "rsakey",
+    "serve",
+    "ssh_exception",
+    "transport",
+    "util",
 ]

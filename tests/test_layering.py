@@ -11,7 +11,10 @@ sync, and the top-level facade ``blockssh``.
 * ``blockssh.aio`` and ``blockssh.sftp`` import aio, sftp, proto, keys, exceptions, config; never
   ``blockssh.sync`` nor the top-level facade. ``blockssh.sftp.codec`` is sans-I/O too.
 * ``blockssh.server`` (the ready server) imports server, aio, sftp, proto, keys, exceptions, config.
-* ``blockssh.sync`` may import anything except the top-level ``blockssh`` package itself.
+* ``blockssh.sync`` may import anything except the top-level ``blockssh`` package itself and the
+  top-level facade modules (paramiko's module paths: ``blockssh/client.py``, ``blockssh/util.py``...,
+  thin re-exports of sync, keys and config; every top-level ``.py`` file but ``exceptions`` and
+  ``_version`` is one).
 * Nobody imports ``blockssh.__main__``.
 
 Imports are collected everywhere in a module (function bodies and ``if TYPE_CHECKING:`` blocks
@@ -80,6 +83,9 @@ FORBIDDEN_EXACT: dict[str, tuple[str, ...]] = {
     "blockssh.sync": ("blockssh",),
 }
 NOBODY_IMPORTS = ("blockssh.__main__",)
+# Top-level single-file modules that lower layers may use; every other top-level .py file is part of
+# the facade (paramiko-compatible module paths re-exporting sync), which sync must not import.
+CORE_TOP_LEVEL = ("blockssh.exceptions", "blockssh._version", "blockssh.__main__")
 
 _IO_STDLIB = ("socket", "asyncio", "threading", "select", "selectors", "subprocess", "_thread", "multiprocessing")
 # layer -> standard-library top-level modules it must not import
@@ -182,6 +188,17 @@ def _layer(module: str, table: Iterable[str]) -> str | None:
     return best
 
 
+def _is_facade_module(target: str, modules: dict[str, Path], package: str) -> bool:
+    """A top-level single-file module (``blockssh/client.py``) other than the core ones."""
+    parts = target.split(".")
+    if len(parts) < 2 or parts[0] != package:
+        return False
+    top = f"{package}.{parts[1]}"
+    path = modules.get(top)
+    core = {name.replace(PACKAGE, package, 1) for name in CORE_TOP_LEVEL}
+    return path is not None and not _is_package(path) and top not in core
+
+
 def check(package_dir: Path, package: str = PACKAGE) -> list[str]:
     """Every violation of the rules above, as readable lines (empty when the package complies)."""
     modules = discover(package_dir)
@@ -202,6 +219,8 @@ def check(package_dir: Path, package: str = PACKAGE) -> list[str]:
         forbidden_layer = _layer(imp.module, FORBIDDEN_PREFIXES)
         if forbidden_layer is not None and _matches(imp.target, FORBIDDEN_PREFIXES[forbidden_layer]):
             problems.append(f"{imp.where()}: {forbidden_layer} must not import {imp.target}")
+        if _layer(imp.module, ("blockssh.sync",)) and _is_facade_module(imp.target, modules, package):
+            problems.append(f"{imp.where()}: blockssh.sync must not import the facade module {imp.target}")
         exact_layer = _layer(imp.module, FORBIDDEN_EXACT)
         if exact_layer is not None and imp.target in FORBIDDEN_EXACT[exact_layer]:
             problems.append(f"{imp.where()}: {exact_layer} must not import the top-level {imp.target} package")
@@ -312,6 +331,31 @@ def test_checker_detects_violations(tmp_path: Path) -> None:
     ]
     got = sorted(p.split(" (allowed")[0] for p in problems)
     assert got == sorted(expected)
+
+
+def test_checker_keeps_sync_below_the_facade_modules(tmp_path: Path) -> None:
+    _write_tree(
+        tmp_path,
+        {
+            "blockssh/__init__.py": "from . import client\n",
+            "blockssh/client.py": "from .sync.client import SSHClient\n",  # a paramiko module path: fine
+            "blockssh/exceptions.py": "",
+            "blockssh/util.py": "from .sync import x\n",
+            "blockssh/config/__init__.py": "",
+            "blockssh/sync/__init__.py": "",
+            "blockssh/sync/client.py": (
+                "from ..exceptions import X\n"  # allowed: core top-level module
+                "from ..config import Y\n"  # allowed: a package
+                "from ..util import log_to_file\n"  # violation: facade module
+                "from .. import client\n"  # violation: facade module
+            ),
+        },
+    )
+    got = sorted(check(tmp_path / "blockssh"))
+    assert got == [
+        "blockssh.sync.client:3: blockssh.sync must not import the facade module blockssh.util",
+        "blockssh.sync.client:4: blockssh.sync must not import the facade module blockssh.client",
+    ]
 
 
 def test_checker_passes_a_clean_package(tmp_path: Path) -> None:

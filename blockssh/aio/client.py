@@ -17,6 +17,7 @@ from .._version import __version__
 from ..exceptions import (
     AuthenticationException,
     BadHostKeyException,
+    ChannelException,
     ConfigurationError,
     ConnectionLost,
     DisconnectReason,
@@ -34,7 +35,7 @@ from ..proto.algorithms.policy import Algorithms
 from ..proto.connection import CoreOptions, SSHConnectionCore
 from ..proto.transport import TransportOptions
 from ..proto.wire import string
-from .channel import SSHClientChannel
+from .channel import SSHChannel, SSHClientChannel, SSHTCPChannel
 from .client_auth import DEFAULT_PREFERRED_AUTH, ClientAuthenticator, KbdintHandler
 from .connection import SSHConnection
 from .process import SSHCompletedProcess, collect_output
@@ -95,6 +96,10 @@ class SSHClientConnectionOptions:
     max_packet: int = 32 * 1024
     client_version: str = field(default_factory=_software_version)
     host_key_alias: str | None = None
+    #: Leave authentication to the caller (the ``auth_*`` methods, one attempt each) instead of
+    #: running the built-in strategy; :func:`connect_with_options` then returns once the server
+    #: has accepted the ``ssh-userauth`` service.
+    manual_auth: bool = False
 
     @property
     def signature_algorithms(self) -> tuple[str, ...]:
@@ -125,6 +130,10 @@ class SSHClientConnection(SSHConnection):
         self._host_key_task: asyncio.Task[None] | None = None
         self.auth_banner: str | None = None
         self.server_host_key: Any = None
+        self._auth_ready: asyncio.Future[None] = self.loop.create_future()
+        self._manual_replies: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        self._manual_lock = asyncio.Lock()
+        on_auth_event = self._manual_replies.put_nowait if options.manual_auth else self._authenticator.on_event
         for kind in (
             ev.AuthFailure,
             ev.AuthSuccess,
@@ -132,7 +141,7 @@ class SSHClientConnection(SSHConnection):
             ev.AuthInfoRequest,
             ev.AuthPasswordChangeRequired,
         ):
-            self._handlers[kind] = self._authenticator.on_event
+            self._handlers[kind] = on_auth_event
         self._handlers[ev.AuthSuccess] = self._on_auth_success
         self._handlers[ev.AuthReady] = self._on_auth_ready
         self._handlers[ev.AuthBanner] = self._on_auth_banner
@@ -203,7 +212,10 @@ class SSHClientConnection(SSHConnection):
         return bool(result)
 
     def _on_auth_ready(self, event: ev.AuthReady) -> None:
-        self._auth_task = self.loop.create_task(self._authenticate())
+        if not self._auth_ready.done():
+            self._auth_ready.set_result(None)
+        if not self.options.manual_auth:
+            self._auth_task = self.loop.create_task(self._authenticate())
 
     def _on_auth_banner(self, event: ev.AuthBanner) -> None:
         self.auth_banner = (self.auth_banner or "") + event.message
@@ -221,7 +233,10 @@ class SSHClientConnection(SSHConnection):
             self.close()
 
     def _on_auth_success(self, event: ev.AuthSuccess) -> None:
-        self._authenticator.on_event(event)
+        if self.options.manual_auth:
+            self._manual_replies.put_nowait(event)
+        else:
+            self._authenticator.on_event(event)
         if not self._auth_waiter.done():
             self._auth_waiter.set_result(None)
         if self.options.keepalive_interval > 0:
@@ -229,16 +244,21 @@ class SSHClientConnection(SSHConnection):
 
     def _connection_finished(self, exc: BaseException | None) -> None:
         failure = exc or ConnectionLost("connection closed")
-        for waiter in (self._version_waiter, self._auth_waiter):
+        for waiter in (self._version_waiter, self._auth_waiter, self._auth_ready):
             if not waiter.done():
                 waiter.set_exception(failure)
                 waiter.exception()
+        self._manual_replies.put_nowait(None)  # wakes a manual auth step: the connection is over
         for task in (self._auth_task, self._host_key_task):
             if task is not None and not task.done():
                 task.cancel()
 
-    def _load_client_keys(self, errors: list[BaseException]) -> list[KeyPair]:
-        """The identities to offer, loading files now (errors are collected, not raised)."""
+    def _load_client_keys(self, errors: list[tuple[str, BaseException, bool]]) -> list[KeyPair]:
+        """The identities to offer, loading files now.
+
+        Errors are collected as ``(what, exception, explicit)``, not raised: ``explicit`` is True for
+        keys the caller named (their failures are reported if authentication fails).
+        """
         o = self.options
         out: list[KeyPair] = []
         seen: set[bytes] = set()
@@ -248,11 +268,13 @@ class SSHClientConnection(SSHConnection):
             sources += [
                 os.path.join(home, name) for name in DEFAULT_KEY_FILES if os.path.exists(os.path.join(home, name))
             ]
-        for source in sources:
+        explicit = len(o.client_keys)
+        for index, source in enumerate(sources):
             try:
                 pair = _to_keypair(source, o.passphrase)
             except (PasswordRequiredException, KeyImportError, OSError) as exc:
-                errors.append(exc)
+                what = os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+                errors.append((what, exc, index < explicit))
                 continue
             if pair.public_blob not in seen:
                 seen.add(pair.public_blob)
@@ -260,12 +282,145 @@ class SSHClientConnection(SSHConnection):
         return out
 
     async def wait_established(self) -> None:
-        """Wait for the banner, key exchange and authentication, each with its timeout."""
+        """Wait for the banner, key exchange and authentication, each with its timeout.
+
+        With ``manual_auth``, wait until authentication may start instead of for its end.
+        """
         o = self.options
         label = f"{o.host}:{o.port}"
         await _step(self._version_waiter, o.banner_timeout, f"no SSH identification string from {label}", self)
         await _step(self._kex_waiter, o.handshake_timeout, f"key exchange with {label} did not complete", self)
-        await _step(self._auth_waiter, o.auth_timeout, f"authentication with {label} did not complete", self)
+        if o.manual_auth:
+            await _step(self._auth_ready, o.handshake_timeout, f"{label} did not accept ssh-userauth", self)
+        else:
+            await _step(self._auth_waiter, o.auth_timeout, f"authentication with {label} did not complete", self)
+
+    # -- step-by-step authentication (manual_auth) ---------------------------
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the server accepted our authentication."""
+        return bool(self._core.authenticated)
+
+    async def _auth_exchange(self, send: Callable[[], Awaitable[None] | None]) -> ev.Event:
+        """Send one authentication request and return the server's answer (one attempt, no retries).
+
+        The answer is :class:`~blockssh.proto.events.AuthSuccess`, ``AuthFailure``, ``AuthInfoRequest``
+        or ``AuthPasswordChangeRequired``. Cancelling (a timeout) leaves the exchange in an unknown
+        state, so the connection is closed then.
+        """
+        if not self.options.manual_auth:
+            raise ConfigurationError("step-by-step authentication needs manual_auth=True")
+        async with self._manual_lock:
+            await asyncio.shield(self._auth_ready)
+            self._check_open()
+            if self._core.authenticated:
+                return ev.AuthSuccess()
+            try:
+                sent = send()
+                if sent is not None:
+                    await sent
+                self._flush()
+                while True:
+                    reply = await self._manual_replies.get()
+                    if reply is None:  # the connection ended
+                        self._check_open()
+                        continue
+                    if isinstance(reply, ev.AuthPublicKeyOk):
+                        continue  # we never send queries; ignore a stray PK_OK
+                    return reply
+            except asyncio.CancelledError:
+                self.abort()
+                raise
+
+    async def auth_none(self, username: str) -> ev.Event:
+        """Try the ``none`` method (it succeeds only on servers that want no authentication)."""
+        return await self._auth_exchange(lambda: self._core.auth_none(username))
+
+    async def auth_password(self, username: str, password: str) -> ev.Event:
+        """Try one password."""
+        return await self._auth_exchange(lambda: self._core.auth_password(username, password))
+
+    async def auth_publickey(self, username: str, key: Any) -> ev.Event:
+        """Try one key (a :class:`PKey`, :class:`SSHKey`, :class:`KeyPair` or a path), signed with the best algorithm.
+
+        RSA keys sign with the SHA-2 algorithm the server lists in ``server-sig-algs``.
+        """
+        pair = _to_keypair(key, self.options.passphrase)
+
+        async def send() -> None:
+            algorithms = self._authenticator._signature_algorithms(pair)  # noqa: SLF001 - connect()'s choice
+            if not algorithms:
+                raise AuthenticationException(f"no acceptable signature algorithm for a {pair.key.algorithm} key")
+            algorithm = algorithms[0]
+            data = self._core.auth_publickey_data(username, algorithm, pair.public_blob)
+            signature = await _maybe_await(pair.sign(data, algorithm))
+            self._core.auth_publickey(username, algorithm, pair.public_blob, signature)
+
+        return await self._auth_exchange(send)
+
+    async def auth_kbdint(self, username: str, submethods: str = "") -> ev.Event:
+        """Start keyboard-interactive authentication; answer prompts with :meth:`auth_kbdint_respond`."""
+        return await self._auth_exchange(lambda: self._core.auth_kbdint(username, submethods))
+
+    async def auth_kbdint_respond(self, answers: Sequence[str]) -> ev.Event:
+        """Answer the prompts of the last ``AuthInfoRequest``."""
+        return await self._auth_exchange(lambda: self._core.auth_kbdint_respond([str(a) for a in answers]))
+
+    # -- raw channels and key re-exchange ------------------------------------
+
+    async def open_raw_channel(
+        self,
+        kind: str,
+        extra: bytes,
+        session_factory: Callable[[], _S],
+        *,
+        window: int | None = None,
+        max_packet: int | None = None,
+        timeout: float | None = None,
+    ) -> tuple[SSHChannel[Any], _S]:
+        """Open a channel of any type with type-specific data ``extra`` (paramiko's ``open_channel``).
+
+        ``session`` channels get an :class:`SSHClientChannel`, ``direct-tcpip`` and
+        ``forwarded-tcpip`` an :class:`SSHTCPChannel`, others a plain :class:`SSHChannel`.
+        The channel and its session exist before the open is sent, so data the peer sends
+        right behind its confirmation (a forwarded server's banner, say) reaches the session.
+        A timeout or cancellation withdraws the open (a late confirmation is answered with a close).
+        """
+        self._check_open()
+        chan_id = self._core.open_channel(kind, extra, window=window, max_packet=max_packet)
+        chan: SSHChannel[Any]
+        if kind == "session":
+            chan = SSHClientChannel(self, chan_id, kind)
+        elif kind in ("direct-tcpip", "forwarded-tcpip"):
+            chan = SSHTCPChannel(self, chan_id, kind)
+        else:
+            chan = SSHChannel(self, chan_id, kind)
+        session = session_factory()
+        chan._set_session(session)  # noqa: SLF001
+        self._channels[chan_id] = chan
+        fut: asyncio.Future[bytes] = self.loop.create_future()
+        self._open_waiters[chan_id] = fut
+        self._schedule_flush()
+        try:
+            if timeout is None:
+                await fut
+            else:
+                await asyncio.wait_for(fut, timeout)
+        except BaseException as exc:
+            self._open_waiters.pop(chan_id, None)
+            if self._channels.get(chan_id) is chan:
+                del self._channels[chan_id]
+            if chan_id in self._core.channels and not isinstance(exc, ChannelException) and not self.is_closed():
+                self._core.channel_close(chan_id, flush=False)
+                self._schedule_flush()
+            if isinstance(exc, asyncio.TimeoutError):
+                error = SSHTimeoutError(f"opening a {kind} channel timed out after {timeout} s")
+                chan._on_closed(error)  # noqa: SLF001
+                raise error from None
+            chan._on_closed(exc if isinstance(exc, Exception) else None)  # noqa: SLF001
+            raise
+        return chan, session
 
     # -- sessions ----------------------------------------------------------
 
@@ -364,6 +519,12 @@ class SSHClientConnection(SSHConnection):
             errors=errors,
         )
 
+    async def start_sftp_client(self, **kwargs: Any) -> Any:
+        """Open an SFTP session: a :class:`blockssh.sftp.SFTPClient` (keywords: :func:`blockssh.sftp.start_sftp_client`)."""
+        from ..sftp.client import start_sftp_client
+
+        return await start_sftp_client(self, **kwargs)
+
 
 async def _reply(chan: SSHClientChannel[Any], name: str, data: bytes, timeout: float | None) -> bool:
     fut = chan._send_request(name, data, want_reply=True)  # noqa: SLF001
@@ -385,6 +546,12 @@ async def _step(waiter: asyncio.Future[None], timeout: float | None, what: str, 
     except asyncio.TimeoutError:
         conn.abort()
         raise SSHTimeoutError(f"{what} within {timeout:g} s") from None
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 def _to_keypair(source: Any, passphrase: str | bytes | None) -> KeyPair:

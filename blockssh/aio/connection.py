@@ -48,6 +48,7 @@ class SSHConnection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._closed_future: asyncio.Future[None] = self.loop.create_future()
         self._kex_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._rekey_waiters: list[asyncio.Future[None]] = []
         self._last_received = self.loop.time()
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_interval = 0.0
@@ -223,6 +224,11 @@ class SSHConnection(asyncio.Protocol):
     def _on_kex_complete(self, event: ev.KexComplete) -> None:
         if event.initial and not self._kex_waiter.done():
             self._kex_waiter.set_result(None)
+        if not event.initial:
+            waiters, self._rekey_waiters = self._rekey_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         neg = event.algorithms
         self._extra.update(
             kex=neg.kex,
@@ -278,6 +284,11 @@ class SSHConnection(asyncio.Protocol):
         if not self._kex_waiter.done():
             self._kex_waiter.set_exception(failure)
             self._kex_waiter.exception()
+        for waiter in self._rekey_waiters:
+            if not waiter.done():
+                waiter.set_exception(failure)
+                waiter.exception()
+        self._rekey_waiters.clear()
         for chan in list(self._channels.values()):
             chan._on_closed(exc)  # noqa: SLF001
         self._channels.clear()
@@ -405,6 +416,27 @@ class SSHConnection(asyncio.Protocol):
         self._global_waiters.append(fut)
         self._schedule_flush()
         return await fut
+
+    def send_ignore(self, data: bytes = b"") -> None:
+        """Send SSH_MSG_IGNORE (traffic the peer discards)."""
+        self._check_open()
+        self._core.transport.send_ignore(data)
+        self._flush()
+
+    # -- key re-exchange ---------------------------------------------------
+
+    async def rekey(self) -> None:
+        """Start a key re-exchange (or join the one under way) and wait until it completes."""
+        self._check_open()
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._rekey_waiters.append(fut)
+        try:
+            self._core.rekey()
+            self._flush()
+            await fut
+        finally:
+            if fut in self._rekey_waiters:
+                self._rekey_waiters.remove(fut)
 
     # -- keepalive --------------------------------------------------------
 

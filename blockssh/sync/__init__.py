@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .channel import Channel
 from .client import AutoAddPolicy, MissingHostKeyPolicy, RejectPolicy, SSHClient, WarningPolicy, connect
-from .file import ChannelFile, ChannelStderrFile, ChannelStdinFile
-from .transport import Transport
+from .file import BufferedFile, ChannelFile, ChannelStderrFile, ChannelStdinFile
+from .transport import AuthenticationTimeout, SecurityOptions, Transport
 
 __all__ = [
+    "AuthenticationTimeout",
     "AutoAddPolicy",
+    "BufferedFile",
     "Channel",
     "ChannelFile",
     "ChannelStderrFile",
@@ -16,6 +18,7 @@ __all__ = [
     "MissingHostKeyPolicy",
     "RejectPolicy",
     "SSHClient",
+    "SecurityOptions",
     "Transport",
     "WarningPolicy",
     "connect",

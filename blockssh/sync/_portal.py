@@ -67,14 +67,16 @@ class LoopThread:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise SSHTimeoutError(f"{what} timed out after {timeout:g} s") from None
         except concurrent.futures.CancelledError:
             raise SSHTimeoutError(f"{what} was cancelled") from None
-        except BaseException:
-            if not future.done():
-                future.cancel()
+        except BaseException as exc:
+            # concurrent.futures.TimeoutError is the builtin TimeoutError, which the coroutine's own
+            # SSHTimeoutError also is: only a future that is not done timed out *here*.
+            if future.done() and not future.cancelled():
+                return future.result()  # finished meanwhile, or failed by itself: its outcome
+            future.cancel()  # a timeout or KeyboardInterrupt: stop what we started
+            if isinstance(exc, TimeoutError) and timeout is not None:
+                raise SSHTimeoutError(f"{what} timed out after {timeout:g} s") from None
             raise
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

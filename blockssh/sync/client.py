@@ -1,37 +1,38 @@
 """The blocking :class:`SSHClient` and host key policies, with paramiko's names.
 
-Where paramiko is known to hurt, this client differs (and says so): reading
-output after ``recv_exit_status()`` never deadlocks, every blocking call has
-a timeout, and ``NoValidConnectionsError`` is also an ``SSHException``.
+``connect`` follows paramiko step by step: it tries every address the host
+name resolves to, negotiates keys, checks the host key (system keys, then the
+client's own, then the missing-host-key policy, which runs in the calling
+thread), then authenticates in paramiko's legacy order: ``pkey``, each
+``key_filename``, the agent, ``~/.ssh/id_*``, the password (with the
+two-factor continuation). Where paramiko is known to hurt, this client
+differs, and says so in docs/paramiko-migration.md: reading output after
+``recv_exit_status()`` never deadlocks, every blocking call has a timeout,
+``NoValidConnectionsError`` is also an ``SSHException``, and keepalives can
+close a dead connection.
 """
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import getpass
+import logging
 import os
+import socket
 import warnings
 from binascii import hexlify
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..aio.client import (
-    DEFAULT_AUTH_TIMEOUT,
-    DEFAULT_BANNER_TIMEOUT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_HANDSHAKE_TIMEOUT,
-    SSHClientConnectionOptions,
-    connect_with_options,
-)
+from ..aio.client import DEFAULT_CONNECT_TIMEOUT
 from ..aio.process import SSHCompletedProcess
-from ..exceptions import BadHostKeyException, SSHException
+from ..exceptions import BadHostKeyException, NoValidConnectionsError, SSHException, SSHTimeoutError
 from ..keys import HostKeys
-from ..keys.pkey import PKey, pkey_from_sshkey
-from ..proto.algorithms.policy import Algorithms
+from ..keys.pkey import PKey
 from ._portal import portal
 from .channel import Channel
 from .file import ChannelFile, ChannelStderrFile, ChannelStdinFile
-from .transport import DEFAULT_CHANNEL_TIMEOUT, Transport
+from .transport import Transport
 
 __all__ = [
     "SSHClient",
@@ -42,11 +43,16 @@ __all__ = [
     "connect",
 ]
 
-_DEFAULT_KEY_FILES = ("id_rsa", "id_ecdsa", "id_ed25519")
+_log = logging.getLogger("blockssh.client")
+_TWO_FACTOR_TYPES = {"keyboard-interactive", "password"}
 
 
 class MissingHostKeyPolicy:
-    """Decides about a server whose host key is not known: return to accept, raise to refuse."""
+    """Decides about a server whose host key is not known: return to accept, raise to refuse.
+
+    ``missing_host_key(client, hostname, key)`` runs in the thread that called
+    ``connect``; ``hostname`` is ``host`` or ``[host]:port`` when the port is not 22.
+    """
 
     def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
         """Called with the unknown key; the base class accepts it."""
@@ -56,10 +62,11 @@ class AutoAddPolicy(MissingHostKeyPolicy):
     """Accept unknown keys, remember them, and save them if a host keys file was loaded."""
 
     def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
-        """Add the key to the client's host keys (and its file)."""
+        """Add the key to the client's host keys (and save them to the loaded file)."""
         client._host_keys.add(hostname, key.get_name(), key)  # noqa: SLF001 - paramiko's contract
         if client._host_keys_filename is not None:  # noqa: SLF001
             client.save_host_keys(client._host_keys_filename)  # noqa: SLF001
+        client._log(logging.DEBUG, f"Adding {key.get_name()} host key for {hostname}: {_hex_fp(key)}")  # noqa: SLF001
 
 
 class RejectPolicy(MissingHostKeyPolicy):
@@ -67,24 +74,61 @@ class RejectPolicy(MissingHostKeyPolicy):
 
     def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
         """Raise :class:`SSHException`."""
+        client._log(logging.DEBUG, f"Rejecting {key.get_name()} host key for {hostname}: {_hex_fp(key)}")  # noqa: SLF001
         raise SSHException(f"Server {hostname!r} not found in known_hosts")
 
 
 class WarningPolicy(MissingHostKeyPolicy):
-    """Accept unknown keys with a warning."""
+    """Accept unknown keys with a warning (``warnings.warn``)."""
 
     def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
         """Warn and accept."""
-        fingerprint = hexlify(key.get_fingerprint()).decode()
-        warnings.warn(f"Unknown {key.get_name()} host key for {hostname}: {fingerprint}", stacklevel=2)
+        warnings.warn(f"Unknown {key.get_name()} host key for {hostname}: {_hex_fp(key)}", stacklevel=2)
+
+
+def _hex_fp(key: PKey) -> str:
+    return hexlify(key.get_fingerprint()).decode()
 
 
 def _host_label(hostname: str, port: int) -> str:
     return hostname if port == 22 else f"[{hostname}]:{port}"
 
 
+def _open_socket(hostname: str, port: int, timeout: float | None) -> socket.socket:
+    """Paramiko's address fallback: every getaddrinfo address in turn.
+
+    Refused or unreachable everywhere: :class:`NoValidConnectionsError`; any other socket
+    error is raised as is; a timeout raises ``socket.timeout`` (:class:`SSHTimeoutError`).
+    """
+    infos = socket.getaddrinfo(hostname, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    targets = [(family, addr) for family, socktype, _, _, addr in infos if socktype == socket.SOCK_STREAM]
+    if not targets:
+        targets = [(family, addr) for family, _, _, _, addr in infos]
+    wait = timeout if timeout is not None else DEFAULT_CONNECT_TIMEOUT
+    errors: dict[tuple[Any, ...], Exception] = {}
+    for family, addr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(wait)
+        try:
+            sock.connect(addr)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise SSHTimeoutError(f"connecting to {addr[0]!s} port {addr[1]!s} timed out after {wait:g} s") from None
+        except OSError as exc:
+            sock.close()
+            if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH):
+                raise
+            errors[addr] = exc
+    raise NoValidConnectionsError(errors)
+
+
 class SSHClient:
-    """A blocking SSH client: connect, run commands, open shells and SFTP sessions."""
+    """A blocking SSH client: connect, run commands, open shells and SFTP sessions.
+
+    Thread-safe: any number of threads may share one connected client (each call opens
+    its own channel). Usable as a context manager (closes on exit).
+    """
 
     def __init__(self) -> None:
         self._system_host_keys = HostKeys()
@@ -99,24 +143,27 @@ class SSHClient:
     # -- host keys -------------------------------------------------------
 
     def load_system_host_keys(self, filename: str | None = None) -> None:
-        """Load ``~/.ssh/known_hosts`` (missing or unreadable: ignored) or ``filename``."""
+        """Load ``~/.ssh/known_hosts`` (missing or unreadable: ignored) or ``filename``; never saved back."""
         if filename is None:
-            path = os.path.expanduser("~/.ssh/known_hosts")
             try:
-                self._system_host_keys.load(path)
+                self._system_host_keys.load(os.path.expanduser("~/.ssh/known_hosts"))
             except OSError:
                 pass
             return
         self._system_host_keys.load(filename)
 
     def load_host_keys(self, filename: str) -> None:
-        """Load host keys from ``filename``; AutoAddPolicy then saves new keys there."""
+        """Load host keys from ``filename``; :class:`AutoAddPolicy` then saves new keys there."""
         self._host_keys_filename = filename
         self._host_keys.load(filename)
 
     def save_host_keys(self, filename: str) -> None:
-        """Write the client's own host keys (not the system ones) to ``filename``."""
-        if self._host_keys_filename is not None and os.path.exists(self._host_keys_filename):
+        """Write the client's own host keys (not the system ones) to ``filename``.
+
+        The file loaded with :meth:`load_host_keys` is re-read first, so entries other
+        programs added meanwhile survive.
+        """
+        if self._host_keys_filename is not None:
             self.load_host_keys(self._host_keys_filename)
         with open(filename, "w") as f:
             for hostname, keys in self._host_keys.items():
@@ -128,7 +175,7 @@ class SSHClient:
         return self._host_keys
 
     def set_log_channel(self, name: str) -> None:
-        """Set the logger name (kept for paramiko compatibility)."""
+        """Log through the logger ``name``."""
         self._log_channel = name
 
     def set_missing_host_key_policy(self, policy: MissingHostKeyPolicy | type[MissingHostKeyPolicy]) -> None:
@@ -137,28 +184,11 @@ class SSHClient:
             policy = policy()
         self._policy = policy
 
-    def _known_types(self, label: str) -> list[str]:
-        types: list[str] = []
-        for store in (self._system_host_keys, self._host_keys):
-            entry = store.lookup(label)
-            if entry:
-                types += [t for t in entry.keys() if t not in types]
-        return types
-
-    async def _check_host_key(self, label: str, key: Any) -> bool:
-        pkey = pkey_from_sshkey(getattr(key, "key", key))
-        for store in (self._system_host_keys, self._host_keys):
-            known = store.lookup(label)
-            if known:
-                ours = known.get(pkey.get_name())
-                if ours is None:
-                    ours = next(iter(known.values()))
-                if ours != pkey:
-                    raise BadHostKeyException(label, pkey, ours)
-                return True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._policy.missing_host_key, self, label, pkey)
-        return True
+    def _log(self, level: int, msg: str) -> None:
+        if self._transport is not None:
+            self._transport._log(level, msg)  # noqa: SLF001
+        else:
+            logging.getLogger(self._log_channel or "blockssh.client").log(level, msg)
 
     # -- connecting --------------------------------------------------------
 
@@ -169,78 +199,260 @@ class SSHClient:
         username: str | None = None,
         password: str | None = None,
         pkey: PKey | None = None,
-        key_filename: str | Sequence[str] | None = None,
+        key_filename: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         timeout: float | None = None,
         allow_agent: bool = True,
         look_for_keys: bool = True,
         compress: bool = False,
         sock: Any = None,
+        banner_timeout: float | None = None,
+        auth_timeout: float | None = None,
+        channel_timeout: float | None = None,
+        passphrase: str | None = None,
+        disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
+        transport_factory: Any = None,
+        auth_strategy: Any = None,
+        *,
         gss_auth: bool = False,
         gss_kex: bool = False,
         gss_deleg_creds: bool = True,
         gss_host: str | None = None,
-        banner_timeout: float | None = None,
-        auth_timeout: float | None = None,
-        channel_timeout: float | None = None,
         gss_trust_dns: bool = True,
-        passphrase: str | None = None,
-        disabled_algorithms: Mapping[str, Sequence[str]] | None = None,
-        transport_factory: Any = None,
-        auth_strategy: Any = None,
-    ) -> None:
-        """Connect and authenticate (paramiko's keywords; GSS-API is not supported).
+    ) -> Any:
+        """Connect, check the host key and authenticate (paramiko 5.1's keywords and order).
 
-        Timeouts default to blockssh's: ``timeout`` (TCP connect and key
-        exchange) 30 s / 15 s, ``banner_timeout`` 15 s, ``auth_timeout`` 30 s,
-        ``channel_timeout`` 3600 s; each raises ``socket.timeout``.
+        Args:
+            hostname: the server; every address it resolves to is tried in turn.
+            port: the server's port.
+            username: defaults to the local user.
+            password: for password authentication, and to decrypt keys when ``passphrase`` is None.
+            pkey: a :class:`PKey` to try first.
+            key_filename: a key file or list of them (``-cert.pub`` certificates are loaded too).
+            timeout: TCP connect timeout (default 30 s) and key-exchange limit.
+            allow_agent: accepted; agent keys are used once blockssh's agent support is present.
+            look_for_keys: try ``~/.ssh/id_rsa``, ``id_ecdsa``, ``id_ed25519``.
+            compress: offer zlib compression.
+            sock: an already connected ``socket.socket`` to run SSH over.
+            banner_timeout: limit for the server's identification line (default 15 s).
+            auth_timeout: limit for each authentication answer (default 30 s).
+            channel_timeout: limit for channel opens and requests (default 3600 s).
+            passphrase: decrypts private keys.
+            disabled_algorithms: paramiko's ``{"ciphers": [...], ...}`` mapping.
+            transport_factory: ``factory(sock, disabled_algorithms=...)`` building the Transport.
+            auth_strategy: an object whose ``authenticate(transport=t)`` replaces the legacy order;
+                its result is returned.
+            gss_auth: must be false (GSS-API is not supported; so are the other ``gss_*``).
+            gss_kex: must be false.
+            gss_deleg_creds: ignored.
+            gss_host: ignored.
+            gss_trust_dns: ignored.
+
+        Raises:
+            BadHostKeyException: the server's key differs from the known one.
+            AuthenticationException: authentication failed (``BadAuthenticationType``,
+                ``PasswordRequiredException``... as paramiko).
+            NoValidConnectionsError: every address refused the connection (also an OSError).
+            socket.timeout: a step ran past its timeout (:class:`SSHTimeoutError`).
+            SSHException: any other failure (including a policy's refusal).
         """
         if gss_auth or gss_kex:
             raise SSHException("GSS-API authentication is not supported")
         self._portal.check_not_loop_thread("SSHClient.connect")
+        if sock is None:
+            sock = _open_socket(hostname, port, timeout)
+        factory = transport_factory if transport_factory is not None else Transport
+        t: Transport = factory(sock, disabled_algorithms=disabled_algorithms)
+        self._transport = t
+        t.hostname = hostname
+        try:
+            return self._connect_transport(
+                t,
+                hostname,
+                port,
+                username,
+                password,
+                pkey,
+                key_filename,
+                timeout,
+                allow_agent,
+                look_for_keys,
+                compress,
+                banner_timeout,
+                auth_timeout,
+                channel_timeout,
+                passphrase,
+                auth_strategy,
+            )
+        except BaseException:
+            t.close()
+            raise
+
+    def _connect_transport(
+        self,
+        t: Transport,
+        hostname: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        pkey: PKey | None,
+        key_filename: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+        timeout: float | None,
+        allow_agent: bool,
+        look_for_keys: bool,
+        compress: bool,
+        banner_timeout: float | None,
+        auth_timeout: float | None,
+        channel_timeout: float | None,
+        passphrase: str | None,
+        auth_strategy: Any,
+    ) -> Any:
+        t.use_compression(compress=compress)
+        if self._log_channel is not None:
+            t.set_log_channel(self._log_channel)
+        if banner_timeout is not None:
+            t.banner_timeout = banner_timeout
+        if auth_timeout is not None:
+            t.auth_timeout = auth_timeout
+        if channel_timeout is not None:
+            t.channel_timeout = channel_timeout
         label = _host_label(hostname, port)
-        algorithms = Algorithms()
-        if compress:
-            algorithms = algorithms.edit(compression=["zlib@openssh.com", "zlib", "none"])
-        algorithms = algorithms.without(disabled_algorithms)
-        known_types = self._known_types(label)
-        if known_types:
-            algorithms = _prefer_host_key_types(algorithms, known_types)
-        keys: list[Any] = []
+        known = self._system_host_keys.get(label)
+        if known is None:
+            known = self._host_keys.get(label)
+        if known is not None:
+            keytype = list(known.keys())[0]
+            options = t.get_security_options()
+            candidates: tuple[str, ...] = ("rsa-sha2-512", "rsa-sha2-256") if keytype == "ssh-rsa" else (keytype,)
+            preferred = [k for k in candidates if k in options.key_types]
+            options.key_types = tuple(preferred + [k for k in options.key_types if k not in preferred])
+        t.start_client(timeout=timeout)
+        server_key = t.get_remote_server_key()
+        if known is None:
+            self._policy.missing_host_key(self, label, server_key)
+        else:
+            ours = known.get(server_key.get_name())
+            if ours != server_key:
+                if ours is None:
+                    ours = list(known.values())[0]
+                raise BadHostKeyException(hostname, server_key, ours)
+        if username is None:
+            username = getpass.getuser()
+        if auth_strategy is not None:
+            return auth_strategy.authenticate(transport=t)
+        if key_filename is None:
+            filenames: list[str] = []
+        elif isinstance(key_filename, (str, os.PathLike)):
+            filenames = [os.fspath(key_filename)]
+        else:
+            filenames = [os.fspath(k) for k in key_filename]
+        self._auth(username, password, pkey, filenames, allow_agent, look_for_keys, passphrase)
+        return None
+
+    def _key_from_filepath(self, filename: str, password: str | None) -> PKey:
+        suffix = "-cert.pub"
+        if filename.endswith(suffix):
+            key_path, cert_path = filename[: -len(suffix)], filename
+        else:
+            key_path, cert_path = filename, filename + suffix
+        key = PKey.from_private_key_file(key_path, password)
+        self._log(logging.DEBUG, f"Trying discovered key {_hex_fp(key)} in {key_path}")
+        if os.path.isfile(cert_path):
+            key.load_certificate(cert_path)
+            self._log(logging.DEBUG, f"Adding public certificate {cert_path}")
+        return key
+
+    def _agent_keys(self) -> list[Any]:
+        """Keys from the SSH agent, once blockssh's agent support is installed (silently none before)."""
+        if self._agent is None:
+            try:
+                from . import agent  # type: ignore[attr-defined,unused-ignore]
+            except ImportError:
+                return []
+            try:
+                self._agent = agent.Agent()
+            except Exception:  # noqa: BLE001 - no agent: nothing to offer
+                return []
+        return list(self._agent.get_keys())
+
+    def _auth(
+        self,
+        username: str,
+        password: str | None,
+        pkey: PKey | None,
+        key_filenames: list[str],
+        allow_agent: bool,
+        look_for_keys: bool,
+        passphrase: str | None,
+    ) -> None:
+        """Paramiko's legacy order: pkey, key files, agent, ~/.ssh/id_*, password (or 2FA)."""
+        t = self._transport
+        assert t is not None
+        saved_exception: BaseException | None = None
+        two_factor = False
+        allowed_types: set[str] = set()
+        if passphrase is None and password is not None:
+            passphrase = password
+
+        def try_key(key: Any) -> bool:
+            nonlocal allowed_types, two_factor
+            allowed_types = set(t.auth_publickey(username, key))
+            two_factor = bool(allowed_types & _TWO_FACTOR_TYPES)
+            return not two_factor  # authenticated (no second factor wanted)
+
         if pkey is not None:
-            keys.append(pkey)
-        if key_filename is not None:
-            keys += [key_filename] if isinstance(key_filename, (str, os.PathLike)) else list(key_filename)
-        if look_for_keys:
-            for directory in ("~/.ssh", "~/ssh"):
-                for name in _DEFAULT_KEY_FILES:
-                    path = os.path.expanduser(os.path.join(directory, name))
-                    if os.path.isfile(path) and path not in keys:
-                        keys.append(path)
-
-        async def checker(host: str, port_: int, key: Any) -> bool:
-            return await self._check_host_key(label, key)
-
-        options = SSHClientConnectionOptions(
-            host=hostname,
-            port=port,
-            username=username or getpass.getuser(),
-            password=password,
-            client_keys=keys,
-            load_default_keys=False,
-            passphrase=passphrase if passphrase is not None else password,
-            known_hosts=None,
-            host_key_checker=checker,
-            preferred_auth=("publickey", "password", "keyboard-interactive"),
-            algorithms=algorithms.validate(),
-            connect_timeout=timeout if timeout is not None else DEFAULT_CONNECT_TIMEOUT,
-            banner_timeout=banner_timeout if banner_timeout is not None else DEFAULT_BANNER_TIMEOUT,
-            handshake_timeout=timeout if timeout is not None else DEFAULT_HANDSHAKE_TIMEOUT,
-            auth_timeout=auth_timeout if auth_timeout is not None else DEFAULT_AUTH_TIMEOUT,
-        )
-        conn = self._portal.call(connect_with_options(options, sock=sock), None, what="connect")
-        transport = Transport._wrap(conn, self._portal)  # noqa: SLF001
-        transport.channel_timeout = channel_timeout if channel_timeout is not None else DEFAULT_CHANNEL_TIMEOUT
-        self._transport = transport
+            try:
+                self._log(logging.DEBUG, f"Trying SSH key {_hex_fp(pkey)}")
+                if try_key(pkey):
+                    return
+            except SSHException as exc:
+                saved_exception = exc
+        if not two_factor:
+            for filename in key_filenames:  # (like paramiko, a second factor does not stop this loop)
+                try:
+                    key = self._key_from_filepath(filename, passphrase)
+                    if try_key(key):
+                        return
+                except SSHException as exc:
+                    saved_exception = exc
+        if not two_factor and allow_agent:
+            for key in self._agent_keys():
+                try:
+                    self._log(logging.DEBUG, f"Trying SSH agent key {_hex_fp(key)}")
+                    if try_key(key):
+                        return
+                    break
+                except SSHException as exc:
+                    saved_exception = exc
+        if not two_factor and look_for_keys:
+            keyfiles: list[str] = []
+            for name in ("rsa", "ecdsa", "ed25519"):
+                for directory in (".ssh", "ssh"):
+                    path = os.path.expanduser(f"~/{directory}/id_{name}")
+                    if os.path.isfile(path):
+                        keyfiles.append(path)
+            for filename in keyfiles:
+                try:
+                    key = self._key_from_filepath(filename, passphrase)
+                    if try_key(key):
+                        return
+                    break
+                except (SSHException, OSError) as exc:
+                    saved_exception = exc
+        if password is not None:
+            try:
+                t.auth_password(username, password)
+                return
+            except SSHException as exc:
+                saved_exception = exc
+        elif two_factor:
+            try:
+                t.auth_interactive_dumb(username)
+                return
+            except SSHException as exc:
+                saved_exception = exc
+        if saved_exception is not None:
+            raise saved_exception
+        raise SSHException("No authentication methods available")
 
     def get_transport(self) -> Transport | None:
         """The connection's :class:`Transport`, or None before ``connect``."""
@@ -252,7 +464,7 @@ class SSHClient:
         return self._transport
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the agent connection). Never blocks for long."""
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -278,15 +490,13 @@ class SSHClient:
     ) -> tuple[ChannelStdinFile, ChannelFile, ChannelStderrFile]:
         """Run ``command``; returns ``(stdin, stdout, stderr)`` file objects.
 
-        ``timeout`` bounds the channel open and every later read or write.
+        ``timeout`` bounds the channel open and the server's answer, then becomes the
+        channel's timeout for every read and write (``socket.timeout`` past it).
+        ``environment`` variables are sent first (servers drop names AcceptEnv does not list).
         """
-        chan = self._require().open_session(timeout=timeout)
-        if get_pty:
-            chan.get_pty()
-        chan.settimeout(timeout)
-        if environment:
-            chan.update_environment(environment)
-        chan.exec_command(command)
+        chan = self._require()._open_exec(  # noqa: SLF001
+            command, get_pty=get_pty, environment=environment, timeout=timeout
+        )
         return (
             chan.makefile_stdin("wb", bufsize),
             chan.makefile("r", bufsize),
@@ -302,13 +512,20 @@ class SSHClient:
         height_pixels: int = 0,
         environment: Mapping[str, str] | None = None,
     ) -> Channel:
-        """Start an interactive shell on a new pty channel."""
+        """Start an interactive shell on a new channel with a pseudo-terminal.
+
+        Unlike paramiko (which ignores it), ``environment`` is sent.
+        """
         chan = self._require().open_session()
         chan.get_pty(term, width, height, width_pixels, height_pixels)
         if environment:
             chan.update_environment(environment)
         chan.invoke_shell()
         return chan
+
+    def open_sftp(self) -> Any:
+        """An SFTP session on this connection (``SFTPClient``)."""
+        return self._require().open_sftp_client()
 
     def run(
         self,
@@ -320,12 +537,14 @@ class SSHClient:
         pty: bool = False,
         encoding: str | None = "utf-8",
     ) -> SSHCompletedProcess:
-        """Run a command to completion; returns stdout, stderr, exit_status/returncode, exit_signal, ok.
+        """Run a command to completion (blockssh extra, like :func:`subprocess.run`).
 
-        With ``check=True`` a failing command raises :class:`blockssh.ProcessError`;
-        past ``timeout`` seconds the command is abandoned with ``socket.timeout``.
+        Returns a result with ``command``, ``stdout``, ``stderr`` (str, or bytes with
+        ``encoding=None``), ``exit_status``/``returncode``, ``exit_signal`` and ``ok``.
+        With ``check=True`` a failing command raises :class:`blockssh.ProcessError`; past
+        ``timeout`` seconds the command is abandoned (its channel closed) with ``socket.timeout``.
         """
-        conn = self._require()._require()  # noqa: SLF001
+        conn = self._require()._check_active()  # noqa: SLF001
         return self._portal.call(
             conn.run(
                 command,
@@ -341,27 +560,32 @@ class SSHClient:
         )
 
 
-def _prefer_host_key_types(algorithms: Algorithms, types: Sequence[str]) -> Algorithms:
-    wanted: list[str] = []
-    for key_type in types:
-        names = ("rsa-sha2-512", "rsa-sha2-256") if key_type == "ssh-rsa" else (key_type,)
-        wanted += [n for n in algorithms.host_key if n in names and n not in wanted]
-    if not wanted:
-        return algorithms
-    return algorithms.edit(host_key=wanted + [n for n in algorithms.host_key if n not in wanted])
+def connect(
+    hostname: str,
+    port: int = 22,
+    *,
+    policy: MissingHostKeyPolicy | type[MissingHostKeyPolicy] | None = None,
+    known_hosts: str | None = None,
+    keepalive_interval: float = 0.0,
+    keepalive_count_max: int = 3,
+    **kwargs: Any,
+) -> SSHClient:
+    """Connect and return a ready :class:`SSHClient` (blockssh extra).
 
-
-def connect(hostname: str, port: int = 22, *, policy: MissingHostKeyPolicy | None = None, **kwargs: Any) -> SSHClient:
-    """Connect and return an :class:`SSHClient`.
-
-    The system known_hosts file is loaded; unknown hosts are refused unless ``policy`` says otherwise.
+    The system known_hosts file (and ``known_hosts``, when given) is loaded; unknown hosts
+    are refused unless ``policy`` says otherwise. Keepalives start when
+    ``keepalive_interval`` is set. Other keywords are :meth:`SSHClient.connect`'s.
     """
     client = SSHClient()
     client.load_system_host_keys()
+    if known_hosts is not None:
+        client.load_host_keys(known_hosts)
     if policy is not None:
         client.set_missing_host_key_policy(policy)
     try:
         client.connect(hostname, port, **kwargs)
+        if keepalive_interval:
+            client._require().set_keepalive(keepalive_interval, keepalive_count_max)  # noqa: SLF001
     except BaseException:
         client.close()
         raise

@@ -113,7 +113,13 @@ def test_threads_share_one_client(client: Any) -> None:
 
 def test_run_helper(client: Any) -> None:
     result = client.run("echo out; echo err >&2; exit 2")
-    assert (result.stdout, result.stderr, result.exit_status, result.returncode, result.ok) == ("out\n", "err\n", 2, 2, False)
+    assert (result.stdout, result.stderr, result.exit_status, result.returncode, result.ok) == (
+        "out\n",
+        "err\n",
+        2,
+        2,
+        False,
+    )
     with pytest.raises(blockssh.ProcessError):
         client.run("false", check=True)
 
@@ -121,7 +127,9 @@ def test_run_helper(client: Any) -> None:
 def test_reject_policy_is_default(sshd: Any) -> None:
     c = blockssh.SSHClient()
     with pytest.raises(SSHException, match="not found in known_hosts"):
-        c.connect(sshd.host, sshd.port, username=sshd.user, key_filename=sshd.client_keys["ed25519"], look_for_keys=False)
+        c.connect(
+            sshd.host, sshd.port, username=sshd.user, key_filename=sshd.client_keys["ed25519"], look_for_keys=False
+        )
     c.close()
 
 
