@@ -18,6 +18,7 @@ from typing import TextIO
 
 from .keys import generate_private_key
 from .keys.pkey import pkey_from_sshkey
+from .sftp import sftp_factory
 from .sync.client import SSHClient
 from .sync.serve import serve
 
@@ -43,7 +44,19 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     host_key = generate_private_key("ssh-ed25519")
     user_key = generate_private_key("ssh-ed25519")
     with tempfile.TemporaryDirectory(prefix="blockssh-demo-") as workdir:
-        server = serve("127.0.0.1", 0, server_host_keys=[host_key], authorized_keys=user_key, cwd=workdir)
+        remote_root = os.path.join(workdir, "server")
+        local_dir = os.path.join(workdir, "client")
+        os.mkdir(remote_root)
+        os.mkdir(local_dir)
+        server = serve(
+            "127.0.0.1",
+            0,
+            server_host_keys=[host_key],
+            authorized_keys=user_key,
+            cwd=remote_root,
+            env={"HISTFILE": "/dev/null"},
+            subsystems={"sftp": sftp_factory(remote_root)},
+        )
         with server:
             say("server", "listening on 127.0.0.1 (a free port) with a fresh Ed25519 host key")
             client = SSHClient()
@@ -62,7 +75,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                 say("client", "connected: the host key matched the known one; logged in with a fresh Ed25519 key")
                 _exec(client, say)
                 _shell(client, say)
-                _sftp(client, say, workdir)
+                _sftp(client, say, local_dir)
         say("server", "closed")
     print("done.", file=out)
     return 0
@@ -94,21 +107,21 @@ def _shell(client: SSHClient, say: Callable[[str, str], None]) -> None:
     say("shell", f"pty 100x30, typed 'stty size' -> {size}; exit status {chan.recv_exit_status()}")
 
 
-def _sftp(client: SSHClient, say: Callable[[str, str], None], workdir: str) -> None:
+def _sftp(client: SSHClient, say: Callable[[str, str], None], local_dir: str) -> None:
     try:
-        sftp = client.open_sftp()  # type: ignore[attr-defined]
+        sftp = client.open_sftp()
     except Exception as exc:  # noqa: BLE001 - the demo reports what is not available
         say("sftp", f"not available: {exc}")
         return
     payload = os.urandom(SFTP_PAYLOAD_SIZE)
-    local = os.path.join(workdir, "local.bin")
-    back = os.path.join(workdir, "downloaded.bin")
+    local = os.path.join(local_dir, "local.bin")
+    back = os.path.join(local_dir, "downloaded.bin")
     with open(local, "wb") as f:
         f.write(payload)
     with sftp:
         sftp.put(local, "uploaded.bin")
         sftp.get("uploaded.bin", back)
-        listing = sorted(name for name in sftp.listdir(".") if name.endswith(".bin"))
+        listing = sorted(sftp.listdir("."))
     with open(back, "rb") as f:
         same = hashlib.sha256(f.read()).digest() == hashlib.sha256(payload).digest()
     say(

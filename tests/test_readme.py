@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,23 @@ def test_ci_script_is_strict_and_executable() -> None:
 def test_ci_script_parses() -> None:
     proc = subprocess.run(["bash", "-n", str(CI_RUN)], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def readme_demo_output() -> str:
+    text = README.read_text()
+    match = re.search(r"It prints:\n\n```text\n(.*?)^```", text, re.M | re.S)
+    assert match, "README.md must show the demo's output in a ```text block after 'It prints:'"
+    return match.group(1)
+
+
+@pytest.mark.timeout(60)
+def test_demo_prints_what_the_readme_shows() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "blockssh", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == readme_demo_output()
