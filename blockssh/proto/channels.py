@@ -104,7 +104,7 @@ class ChannelMux:
 
     def __init__(
         self,
-        send: Callable[[bytes], None],
+        send: Callable[..., None],
         can_send: Callable[[], bool],
         events: list[Event],
         *,
@@ -166,7 +166,8 @@ class ChannelMux:
         ch = self._allocate(kind, window, max_packet, outbound=True)
         if ch is None:
             raise ChannelClosedError(f"too many channels (limit {self.max_channels})")
-        self._send(byte(Msg.CHANNEL_OPEN) + string(kind) + uint32(ch.local_id) + uint32(window) + uint32(max_packet) + extra)
+        header = byte(Msg.CHANNEL_OPEN) + string(kind) + uint32(ch.local_id)
+        self._send(header + uint32(window) + uint32(max_packet) + extra)
         return ch.local_id
 
     def on_open(self, payload: memoryview | bytes) -> None:
@@ -294,9 +295,9 @@ class ChannelMux:
                 chunk = view[:n]
                 queue[0] = (datatype, view[n:])
             if datatype is None:
-                send(_pack_data(Msg.CHANNEL_DATA, remote, n) + chunk)
+                send(_pack_data(Msg.CHANNEL_DATA, remote, n), chunk)
             else:
-                send(_pack_ext(Msg.CHANNEL_EXTENDED_DATA, remote, datatype, n) + chunk)
+                send(_pack_ext(Msg.CHANNEL_EXTENDED_DATA, remote, datatype, n), chunk)
             ch.send_window -= n
             ch.queued -= n
         if queue:

@@ -20,6 +20,7 @@ from .constants import DEFAULT_MAX_PACKET_LENGTH
 __all__ = ["PacketDecoder", "PacketEncoder", "MIN_PADDING"]
 
 MIN_PADDING = 4
+PADDING_POOL_SIZE = 4096  # random padding is drawn from the rng in blocks this big
 _U32 = struct.Struct(">I")
 _pack_u32 = _U32.pack
 _SEQ_MASK = 0xFFFFFFFF
@@ -36,6 +37,8 @@ class PacketEncoder:
         self.wrapped = False  # the sequence number went past 2**32 - 1 at least once
         self.bytes_since_rekey = 0
         self.packets_since_rekey = 0
+        self._pad_pool = b""
+        self._pad_pos = 0
 
     def set_protector(self, protector: PacketProtector, *, reset_seq: bool) -> None:
         """Switch to new keys (after sending NEWKEYS)."""
@@ -45,18 +48,30 @@ class PacketEncoder:
         if reset_seq:
             self.seq = 0
 
-    def encode(self, payload: bytes) -> bytes:
-        """Return the wire bytes of one packet carrying ``payload``."""
+    def _padding(self, n: int) -> bytes:
+        pos = self._pad_pos
+        if pos + n > len(self._pad_pool):
+            self._pad_pool = self._rng(PADDING_POOL_SIZE)
+            pos = 0
+        self._pad_pos = pos + n
+        return self._pad_pool[pos : pos + n]
+
+    def encode(self, payload: bytes, tail: bytes | memoryview = b"") -> bytes | bytearray:
+        """Return the wire bytes of one packet carrying ``payload`` followed by ``tail``.
+
+        Passing channel data as ``tail`` saves joining it to its header first.
+        """
         if self.compressor is not None:
-            payload = self.compressor.compress(payload)
+            payload = self.compressor.compress(payload + tail if tail else payload)
+            tail = b""
         p = self.protector
         bs = p.block_size
-        body_len = 1 + len(payload)
+        body_len = 1 + len(payload) + len(tail)
         padlen = bs - ((body_len + 4) % bs if p.length_in_alignment else body_len % bs)
         if padlen < MIN_PADDING:
             padlen += bs
         length = body_len + padlen
-        body = b"".join((bytes((padlen,)), payload, self._rng(padlen)))
+        body = b"".join((bytes((padlen,)), payload, tail, self._padding(padlen)))
         seq = self.seq
         wire = p.seal(seq, _pack_u32(length), body)
         seq = (seq + 1) & _SEQ_MASK

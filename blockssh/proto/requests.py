@@ -70,7 +70,12 @@ def decode_terminal_modes(data: bytes) -> dict[int, int]:
 
 
 def encode_pty_request(
-    term: str, width: int, height: int, pixel_width: int = 0, pixel_height: int = 0, modes: Mapping[int, int] | None = None
+    term: str,
+    width: int,
+    height: int,
+    pixel_width: int = 0,
+    pixel_height: int = 0,
+    modes: Mapping[int, int] | None = None,
 ) -> bytes:
     """The request-specific data of ``pty-req``."""
     return (

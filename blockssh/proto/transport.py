@@ -110,7 +110,7 @@ class Transport:
         self._version_reader: VersionReader | None = VersionReader(
             is_server=is_server, max_banner_lines=options.max_banner_lines
         )
-        self._out: list[bytes] = []
+        self._out: list[bytes | bytearray] = []
         self._now = 0.0
         self.local_version = make_version_line(options.software_version).rstrip(b"\r\n").decode("ascii")
         self.peer_version: str | None = None
@@ -178,7 +178,7 @@ class Transport:
             return b""
         out = self._out
         self._out = []
-        return out[0] if len(out) == 1 else b"".join(out)
+        return bytes(out[0]) if len(out) == 1 and isinstance(out[0], bytes) else b"".join(out)
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the peer. Raises a :class:`DisconnectError` on fatal errors."""
@@ -246,15 +246,15 @@ class Transport:
         """True between sending our KEXINIT and sending our NEWKEYS (upper layers must wait)."""
         return self._our_kexinit is not None
 
-    def send(self, payload: bytes) -> None:
-        """Send an upper-layer message, deferring it while a key exchange runs."""
+    def send(self, payload: bytes, tail: bytes | memoryview = b"") -> None:
+        """Send an upper-layer message (``payload`` + ``tail``), deferring it while a key exchange runs."""
         if self.closed:
             raise ConnectionLost("connection is closed")
         if self._our_kexinit is not None:
-            self._deferred.append(payload)
+            self._deferred.append(payload + tail if tail else payload)
             return
         encoder = self._encoder
-        self._out.append(encoder.encode(payload))
+        self._out.append(encoder.encode(payload, tail))
         if encoder.bytes_since_rekey >= self._out_limit:
             self._maybe_rekey()
 
@@ -449,7 +449,8 @@ class Transport:
         if peer.first_kex_follows and guess_was_wrong(peer, chosen):
             self._ignore_next_kex_packet = True
         spec = KEX_ALGORITHMS[chosen.kex]
-        i_c, i_s = (self._peer_kexinit, self._our_kexinit) if self.is_server else (self._our_kexinit, self._peer_kexinit)
+        our_raw, peer_raw = self._our_kexinit, self._peer_kexinit
+        i_c, i_s = (peer_raw, our_raw) if self.is_server else (our_raw, peer_raw)
         peer_version = self.peer_version or ""
         v_c, v_s = (peer_version, self.local_version) if self.is_server else (self.local_version, peer_version)
         host_key_blob = b""
@@ -512,9 +513,8 @@ class Transport:
             key = import_public_key_blob(result.host_key_blob)
         except Exception as exc:  # noqa: BLE001 - any parse failure is a kex failure
             raise KeyExchangeFailed(f"unusable server host key: {exc}") from None
-        if getattr(key, "algorithm", None) != chosen.host_key and signature_algorithm_of(chosen.host_key) not in getattr(
-            key, "sig_algorithms", ()
-        ):
+        sig_name = signature_algorithm_of(chosen.host_key)
+        if getattr(key, "algorithm", None) != chosen.host_key and sig_name not in getattr(key, "sig_algorithms", ()):
             raise KeyExchangeFailed(f"server host key type does not match {chosen.host_key}")
         sig_reader = Reader(result.signature)
         try:
@@ -697,5 +697,3 @@ def _byte_limit(protector: PacketProtector, rekey_bytes: int) -> int:
     if protector.max_blocks is None:
         return rekey_bytes
     return min(rekey_bytes, protector.max_blocks * protector.block_size)
-
-

@@ -70,9 +70,7 @@ class VersionReader:
             if b"\x00" in line:
                 raise ProtocolVersionNotSupported("NUL byte before the identification string")
             if len(self.banner_lines) >= self._max_lines:
-                raise ProtocolVersionNotSupported(
-                    f"no identification string after {self._max_lines} lines"
-                )
+                raise ProtocolVersionNotSupported(f"no identification string after {self._max_lines} lines")
             self.banner_lines.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
 
     def _accept_version(self, line: bytes) -> None:

@@ -67,9 +67,7 @@ def mpint(value: int) -> bytes:
     length = (value.bit_length() + 8) // 8  # room for the sign bit
     data = value.to_bytes(length, "big", signed=True)
     # to_bytes with the extra byte may leave one redundant sign byte; strip it.
-    if len(data) > 1 and (
-        (data[0] == 0 and not data[1] & 0x80) or (data[0] == 0xFF and data[1] & 0x80)
-    ):
+    if len(data) > 1 and ((data[0] == 0 and not data[1] & 0x80) or (data[0] == 0xFF and data[1] & 0x80)):
         data = data[1:]
     return _pack_u32(len(data)) + data
 

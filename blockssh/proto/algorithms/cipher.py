@@ -99,7 +99,7 @@ class PacketProtector:
     # Blocks this key may protect before a rekey is due (None: no cipher limit).
     max_blocks: int | None = None
 
-    def seal(self, seq: int, length_field: bytes, body: bytes) -> bytes:
+    def seal(self, seq: int, length_field: bytes, body: bytes) -> bytes | bytearray:
         """Return the wire form of one packet."""
         raise NotImplementedError
 
@@ -205,9 +205,13 @@ class GcmProtector(PacketProtector):
         self._counter = (self._counter + 1) & 0xFFFFFFFFFFFFFFFF
         return nonce
 
-    def seal(self, seq: int, length_field: bytes, body: bytes) -> bytes:
-        """Encrypt the body, authenticating the clear length too."""
-        return length_field + self._aead.encrypt(self._next_nonce(), body, length_field)
+    def seal(self, seq: int, length_field: bytes, body: bytes) -> bytes | bytearray:
+        """Encrypt the body, authenticating the clear length too (written in place, no extra copy)."""
+        out = bytearray(4 + len(body) + 16)
+        out[:4] = length_field
+        with memoryview(out) as view:
+            self._aead.encrypt_into(self._next_nonce(), body, length_field, view[4:])
+        return out
 
     def open_length(self, seq: int, head: Buffer) -> int:
         """The length is sent in clear."""
@@ -245,9 +249,11 @@ class ChaChaProtector(PacketProtector):
         nonce = self._nonce(seq)
         enc_len = Cipher(algorithms.ChaCha20(self._header_key, nonce), None).encryptor().update(length_field)
         ctx = Cipher(algorithms.ChaCha20(self._main_key, nonce), None).encryptor()
-        poly_key = ctx.update(_ZERO64)[:32]
-        data = enc_len + ctx.update(body)
-        return data + poly1305.Poly1305.generate_tag(poly_key, data)
+        mac = poly1305.Poly1305(ctx.update(_ZERO64)[:32])
+        ciphertext = ctx.update(body)
+        mac.update(enc_len)
+        mac.update(ciphertext)
+        return b"".join((enc_len, ciphertext, mac.finalize()))
 
     def open_length(self, seq: int, head: Buffer) -> int:
         """Decrypt the length with the header key (authenticated later in :meth:`open`)."""

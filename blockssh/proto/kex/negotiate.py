@@ -75,9 +75,7 @@ class KexInit:
         follows = r.get_boolean()
         r.get_uint32()  # reserved
         r.check_end()
-        return cls(
-            cookie, kex, host_key, c2s, s2c, mac_c2s, mac_s2c, comp_c2s, comp_s2c, lang_c2s, lang_s2c, follows
-        )
+        return cls(cookie, kex, host_key, c2s, s2c, mac_c2s, mac_s2c, comp_c2s, comp_s2c, lang_c2s, lang_s2c, follows)
 
 
 @dataclass(frozen=True)
