@@ -506,8 +506,12 @@ class ChannelBridge(SSHClientSession[bytes]):
         chan = self.chan
         held = 0
         if chan is not None:
-            for data, _ in list(getattr(chan, "_held", ())):
-                held += len(data) if data is not None else 0
+            for _attempt in range(100):  # the loop thread may change the deque while we copy it
+                try:
+                    held = sum(len(data) for data, _ in list(getattr(chan, "_held", ())) if data is not None)
+                    break
+                except RuntimeError:
+                    continue
         with self.cond:
             return {
                 "buffered": self.stdout.size + self.stderr.size,

@@ -632,6 +632,7 @@ class Transport:
             extra = string(src_addr[0]) + uint32(int(src_addr[1]))
         bridge = self._new_bridge()
         wait = timeout if timeout is not None else self.channel_timeout
+        # The timeout is applied on the loop, so a timed-out open has been withdrawn when this raises.
         chan, _ = self._portal.call(
             conn.open_raw_channel(
                 kind,
@@ -642,7 +643,7 @@ class Transport:
                 timeout=wait,
             ),
             None,
-            what="open_channel",
+            what=f"opening a {kind} channel",
         )
         return Channel(self, chan, bridge)
 
