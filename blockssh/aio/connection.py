@@ -16,6 +16,7 @@ from typing import Any
 
 from ..exceptions import (
     ChannelClosedError,
+    ChannelException,
     ConnectionLost,
     DisconnectError,
     DisconnectReason,
@@ -376,6 +377,10 @@ class SSHConnection(asyncio.Protocol):
     ) -> tuple[SSHChannel[Any], bytes]:
         self._check_open()
         chan_id = self._core.open_channel(kind, extra, window=window, max_packet=max_packet)
+        # Registered before the confirmation arrives: data the peer sends right behind it is held
+        # by the channel until its session is attached, never dropped.
+        channel = chan(chan_id)
+        self._channels[chan_id] = channel
         fut: asyncio.Future[bytes] = self.loop.create_future()
         self._open_waiters[chan_id] = fut
         self._schedule_flush()
@@ -384,19 +389,16 @@ class SSHConnection(asyncio.Protocol):
                 data = await fut
             else:
                 data = await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except BaseException as exc:
             self._open_waiters.pop(chan_id, None)
-            self._core.channel_close(chan_id, flush=False)
-            self._schedule_flush()
-            raise SSHTimeoutError(f"opening a {kind} channel timed out after {timeout} s") from None
-        except asyncio.CancelledError:
-            self._open_waiters.pop(chan_id, None)
-            if chan_id in self._core.channels:
+            if self._channels.get(chan_id) is channel:
+                del self._channels[chan_id]
+            if chan_id in self._core.channels and not self.is_closed() and not isinstance(exc, ChannelException):
                 self._core.channel_close(chan_id, flush=False)
                 self._schedule_flush()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise SSHTimeoutError(f"opening a {kind} channel timed out after {timeout} s") from None
             raise
-        channel = chan(chan_id)
-        self._channels[chan_id] = channel
         return channel, data
 
     def _accept_env(self, name: str) -> bool:
