@@ -210,6 +210,9 @@ class SSHChannel(Generic[AnyStr]):
         # Internal sessions (the blocking bridge) take memoryviews over immutable bytes and skip a copy.
         self._raw_buffers = bool(getattr(session, "accepts_buffers", False))
         session.connection_made(self)
+        if self._held and not self._read_paused:  # data that arrived before the session was attached
+            self._read_paused = True
+            self.resume_reading()
 
     def _on_data(self, data: bytes | memoryview, datatype: int | None) -> None:
         if self._read_paused or self._session is None:
@@ -339,7 +342,8 @@ class SSHClientChannel(SSHChannel[AnyStr]):
         modes: Mapping[int, int] | None = None,
     ) -> bool:
         """Ask for a pseudo-terminal; True if the server allocated one."""
-        return await self.request("pty-req", rq.encode_pty_request(term_type, width, height, pixwidth, pixheight, modes))
+        data = rq.encode_pty_request(term_type, width, height, pixwidth, pixheight, modes)
+        return await self.request("pty-req", data)
 
     async def request_shell(self) -> bool:
         """Start the user's shell; True if the server started it."""
@@ -536,7 +540,8 @@ class SSHServerChannel(SSHChannel[AnyStr]):
             return False
         if name == "pty-req":
             pty = rq.decode_pty_request(event.data)
-            ok = bool(session.pty_requested(pty.term, (pty.width, pty.height, pty.pixel_width, pty.pixel_height), pty.modes))
+            size = (pty.width, pty.height, pty.pixel_width, pty.pixel_height)
+            ok = bool(session.pty_requested(pty.term, size, pty.modes))
             if ok:
                 self._term_type = pty.term
                 self._term_size = (pty.width, pty.height, pty.pixel_width, pty.pixel_height)
