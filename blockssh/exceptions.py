@@ -31,6 +31,7 @@ style code keeps working after ``import blockssh as paramiko``::
     │   ├── ChannelException (alias ChannelOpenError; .code, .text)
     │   ├── ChannelClosedError                         also an OSError
     │   ├── SSHTimeoutError                            also a TimeoutError
+    │   │   └── AuthenticationTimeout                  also an AuthenticationException
     │   ├── NoValidConnectionsError                    also an OSError
     │   ├── LoopThreadError                            blocking call on the loop thread
     │   ├── ConcurrencyError
@@ -286,6 +287,10 @@ class ChannelClosedError(SSHException, OSError):
 
 class SSHTimeoutError(SSHException, TimeoutError):
     """A blocking call or a connect step ran past its timeout."""
+
+
+class AuthenticationTimeout(AuthenticationException, SSHTimeoutError):
+    """The server did not answer an authentication request in time (also a ``socket.timeout``)."""
 
 
 class NoValidConnectionsError(SSHException, OSError):

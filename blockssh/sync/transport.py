@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..aio.client import DEFAULT_CONNECT_TIMEOUT, SSHClientConnection, SSHClientConnectionOptions, connect_with_options
 from ..exceptions import (
     AuthenticationException,
+    AuthenticationTimeout,
     BadAuthenticationType,
     ConfigurationError,
     DisconnectError,
@@ -60,13 +61,6 @@ _NEVER = 1 << 30  # keepalive count that never closes the connection
 
 # A handler for keyboard-interactive prompts: (title, instructions, [(prompt, echo)]) -> answers.
 InteractiveHandler = Callable[[str, str, list[tuple[str, bool]]], Sequence[str]]
-
-
-class AuthenticationTimeout(AuthenticationException, SSHTimeoutError):
-    """The server did not answer an authentication request within ``auth_timeout``.
-
-    Both an :class:`AuthenticationException` (what paramiko raises) and a ``socket.timeout``.
-    """
 
 
 class SecurityOptions:
