@@ -484,6 +484,26 @@ def test_rekey_trigger_between_our_newkeys_and_the_peers(trigger: str) -> None:
     assert pair.client.transport.kex_count == pair.server.transport.kex_count
 
 
+def test_rekey_after_rekey_seconds() -> None:
+    """Time is an input: a tick past rekey_seconds since the last exchange starts a new one, earlier ones do not."""
+    options = core_options(server=False)
+    options.transport.rekey_seconds = 3600.0
+    pair = Pair(options)
+    client_id, server_id = pair.established()
+    pair.client.tick(3599.0)
+    pair.pump()
+    assert pair.client.transport.kex_count == 1
+    pair.client.tick(3600.5)
+    pair.pump()
+    assert pair.client.transport.kex_count == pair.server.transport.kex_count == 2
+    pair.client.channel_write(client_id, b"still works")
+    pair.pump()
+    assert pair.data["server"][(server_id, None)] == b"still works"
+    pair.client.tick(3600.5 + 1800.0)  # counted from the second exchange
+    pair.pump()
+    assert pair.client.transport.kex_count == 2
+
+
 def test_no_rekey_below_the_limit() -> None:
     pair = Pair(core_options(server=False, rekey_bytes=64 * 1024 * 1024))
     client_id, server_id = pair.established()
