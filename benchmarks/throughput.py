@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import warnings
 from typing import Any
 
-from _common import Measurement, best_of, openssh_server
+from _common import Measurement, measure, openssh_server
 
 import blockssh
 import blockssh.aio
@@ -154,29 +155,35 @@ CLIENTS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ciphers", default=",".join(CIPHERS))
     parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
     with openssh_server() as server:
-        print(f"exec 'head -c {args.size_mib}M /dev/zero' from OpenSSH sshd on 127.0.0.1, median of {args.runs} runs")
-        print(f"{'cipher':32} {'client':22} {'MiB/s':>8} {'CPU ms/MiB':>11} {'vs asyncssh':>12}")
+        print(
+            f"exec 'head -c {args.size_mib}M /dev/zero' from OpenSSH sshd on 127.0.0.1; {args.runs} runs per client,"
+            " taken in turns so that load on the machine hits every client alike"
+        )
+        print(f"{'cipher':30} {'client':20} {'median MiB/s':>12} {'best':>6} {'CPU ms/MiB':>11} {'vs asyncssh':>12}")
         for cipher in args.ciphers.split(","):
-            results: dict[str, Measurement | None] = {}
+            names = [n for n in args.clients.split(",") if n != "paramiko" or paramiko_supports(cipher)]
+            runs: dict[str, list[Measurement]] = {name: [] for name in names}
+            for _ in range(args.runs):
+                for name in names:
+                    fn = CLIENTS[name]
+                    runs[name].append(measure(lambda fn=fn, cipher=cipher: fn(server, cipher, size)))
+            medians = {name: statistics.median(m.mib_per_s for m in ms) for name, ms in runs.items()}
+            base = medians.get("asyncssh")
             for name in args.clients.split(","):
-                fn = CLIENTS[name]
-                if name == "paramiko" and not paramiko_supports(cipher):
-                    results[name] = None
+                if name not in runs:
+                    print(f"{cipher:30} {name:20} {'n/a':>12}")
                     continue
-                results[name] = best_of(args.runs, lambda fn=fn: fn(server, cipher, size))
-            base = results.get("asyncssh")
-            for name, m in results.items():
-                if m is None:
-                    print(f"{cipher:32} {name:22} {'n/a':>8} {'':>11} {'':>12}")
-                    continue
-                ratio = f"{m.mib_per_s / base.mib_per_s:.2f}x" if base else "-"
-                print(f"{cipher:32} {name:22} {m.mib_per_s:8.1f} {m.cpu_ms_per_mib:11.2f} {ratio:>12}")
+                ms = runs[name]
+                cpu = statistics.median(m.cpu_ms_per_mib for m in ms)
+                best = max(m.mib_per_s for m in ms)
+                ratio = f"{medians[name] / base:.2f}x" if base else "-"
+                print(f"{cipher:30} {name:20} {medians[name]:12.1f} {best:6.0f} {cpu:11.2f} {ratio:>12}")
 
 
 if __name__ == "__main__":
