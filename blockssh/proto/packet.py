@@ -111,21 +111,22 @@ class PacketDecoder:
         """Bytes received but not yet returned as packets."""
         return len(self._buf) - self._pos
 
-    def feed(self, data: bytes) -> None:
-        """Add bytes received from the peer."""
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes received from the peer (copied unless ``data`` is immutable ``bytes``)."""
         if not data:
             return
         buf = self._buf
         if self._pos >= len(buf):
-            self._buf = data
+            # Nothing pending: work on the caller's bytes directly (never on a buffer it may reuse).
+            self._buf = data if type(data) is bytes else bytes(data)
             self._pos = 0
             return
-        if isinstance(buf, bytes):
-            self._buf = bytearray(memoryview(buf)[self._pos :])
-        else:
-            del buf[: self._pos]
+        # A fresh buffer rather than resizing the old one in place: a payload handed out earlier
+        # may still export a view of it.
+        rest = bytearray(memoryview(buf)[self._pos :])
+        rest += data
+        self._buf = rest
         self._pos = 0
-        self._buf += data
 
     def take_remaining(self) -> bytes:
         """Remove and return every buffered byte (used after the version line)."""
