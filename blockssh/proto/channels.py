@@ -427,12 +427,12 @@ class ChannelMux:
             raise ProtocolError(f"window adjust on unconfirmed channel {ch.local_id}")
         if ch.send_window + n > _MAX_WINDOW:
             raise ProtocolError(f"window adjust overflows the window of channel {ch.local_id}")
-        had_output = bool(ch.queued) or ch.send_window == 0
         ch.send_window += n
         if ch.state == OPEN:
             self._flush(ch)
-        if had_output:
-            self._events.append(ChannelWindowOpened(ch.local_id, ch.queued))
+        # Every adjust is reported: writers that keep data above the core (whole-packet tunnels)
+        # wait for window space, not only for this queue to drain.
+        self._events.append(ChannelWindowOpened(ch.local_id, ch.queued))
 
     def on_eof(self, payload: memoryview | bytes) -> None:
         """Handle CHANNEL_EOF."""

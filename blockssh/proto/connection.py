@@ -223,7 +223,8 @@ class SSHConnectionCore:
         name = r.get_ascii()
         want_reply = r.get_boolean()
         data = r.get_remaining()
-        if name.startswith("keepalive@"):
+        if name.startswith("keepalive@") and self._global_replies_owed == 0:
+            # Answered here only when no earlier request still awaits its (in-order) reply.
             if want_reply:
                 self.transport.send(byte(Msg.REQUEST_FAILURE))
             return
