@@ -4,12 +4,14 @@
 paramiko`` runs paramiko scripts); ``blockssh.aio`` is the asyncio API underneath it.
 paramiko's module paths work too: ``blockssh.client``, ``blockssh.transport``,
 ``blockssh.channel``, ``blockssh.ssh_exception``, ``blockssh.pkey``, ``blockssh.hostkeys``,
-``blockssh.config``, ``blockssh.common``, ``blockssh.util``, ``blockssh.auth_strategy``...
+``blockssh.config``, ``blockssh.common``, ``blockssh.util``, ``blockssh.auth_strategy``,
+``blockssh.agent``, ``blockssh.proxy``...
 """
 
 from __future__ import annotations
 
 from . import (
+    agent,
     auth_strategy,
     channel,
     client,
@@ -20,6 +22,7 @@ from . import (
     hostkeys,
     message,
     pkey,
+    proxy,
     rsakey,
     ssh_exception,
     transport,
@@ -81,6 +84,7 @@ from .sync import (
     WarningPolicy,
     connect,
 )
+from .sync.agent import Agent, AgentKey, AgentRequestHandler
 from .sync.auth_strategy import (
     AuthFailure,
     AuthResult,
@@ -93,6 +97,7 @@ from .sync.auth_strategy import (
     PrivateKey,
     SourceResult,
 )
+from .sync.proxy import ProxyCommand
 from .sync.serve import ServerHandle, serve
 
 #: paramiko's name for the Transport used with an AuthStrategy; blockssh's Transport does both.
@@ -107,6 +112,9 @@ __all__ = [
     "OPEN_FAILED_RESOURCE_SHORTAGE",
     "OPEN_FAILED_UNKNOWN_CHANNEL_TYPE",
     "OPEN_SUCCEEDED",
+    "Agent",
+    "AgentKey",
+    "AgentRequestHandler",
     "AuthFailure",
     "AuthResult",
     "AuthSource",
@@ -144,6 +152,7 @@ __all__ = [
     "PasswordRequiredException",
     "PrivateKey",
     "ProcessError",
+    "ProxyCommand",
     "ProxyCommandFailure",
     "PublicBlob",
     "RSAKey",
@@ -165,6 +174,7 @@ __all__ = [
     "UnknownKeyType",
     "WarningPolicy",
     "__version__",
+    "agent",
     "auth_strategy",
     "channel",
     "client",
@@ -178,6 +188,7 @@ __all__ = [
     "key_classes",
     "message",
     "pkey",
+    "proxy",
     "rsakey",
     "serve",
     "ssh_exception",

@@ -84,6 +84,52 @@ def _add_serve(subparsers: Any) -> None:
         metavar="NAME=COMMAND",
         help="run COMMAND for subsystem NAME, e.g. sftp=/usr/lib/openssh/sftp-server",
     )
+    fwd = p.add_argument_group("forwarding (all off by default; sshd_config's names)")
+    fwd.add_argument(
+        "--allow-tcp-forwarding",
+        choices=("yes", "local", "remote", "no"),
+        default="no",
+        help="TCP forwarding: local is ssh -L/-D, remote is ssh -R (default no)",
+    )
+    fwd.add_argument(
+        "--allow-streamlocal-forwarding",
+        choices=("yes", "local", "remote", "no"),
+        default="no",
+        help="UNIX-domain socket forwarding (default no)",
+    )
+    fwd.add_argument(
+        "--permit-open", action="append", default=None, metavar="HOST:PORT", help="allowed -L destinations (any)"
+    )
+    fwd.add_argument(
+        "--permit-listen", action="append", default=None, metavar="[HOST:]PORT", help="allowed -R listeners (any)"
+    )
+    fwd.add_argument(
+        "--gateway-ports",
+        choices=("no", "yes", "clientspecified"),
+        default="no",
+        help="where -R listeners bind: loopback (no), every address (yes), or as asked",
+    )
+    fwd.add_argument(
+        "--permit-tunnel",
+        choices=("yes", "point-to-point", "ethernet", "no"),
+        default="no",
+        help="tun@openssh.com tunnels (ssh -w; the server needs CAP_NET_ADMIN)",
+    )
+    certs = p.add_argument_group("certificates and agent forwarding (sshd_config's names)")
+    certs.add_argument("--trusted-user-ca-keys", metavar="FILE", help="CA keys whose user certificates may log in")
+    certs.add_argument(
+        "--authorized-principals-file",
+        metavar="PATTERN",
+        help="principals a user's certificate must name, one per line (%%u is the user; default: the user name)",
+    )
+    certs.add_argument(
+        "--revoked-keys", metavar="FILE", help="public keys refused (one per line; unreadable: refuse all)"
+    )
+    certs.add_argument(
+        "--allow-agent-forwarding",
+        action="store_true",
+        help="let sessions use the client's forwarded agent (SSH_AUTH_SOCK); off by default",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (repeatable)")
     p.set_defaults(func=_serve)
 
@@ -98,8 +144,8 @@ def _serve_options(args: argparse.Namespace) -> dict[str, Any]:
         default = os.path.expanduser("~/.ssh/authorized_keys")
         authorized_keys = default if os.path.exists(default) else None
     checker = PasswordTable.from_file(args.password_file) if args.password_file else None
-    if authorized_keys is None and checker is None:
-        raise ConfigurationError("no way to log in: give --authorized-keys and/or --password-file")
+    if authorized_keys is None and checker is None and not args.trusted_user_ca_keys:
+        raise ConfigurationError("no way to log in: give --authorized-keys, --password-file or --trusted-user-ca-keys")
     subsystems: dict[str, str] = {}
     for spec in args.subsystem:
         name, sep, command = spec.partition("=")
@@ -120,6 +166,24 @@ def _serve_options(args: argparse.Namespace) -> dict[str, Any]:
         options["max_auth_tries"] = args.max_auth_tries
     if args.accept_env is not None:
         options["accept_env"] = args.accept_env
+    for name in ("trusted_user_ca_keys", "revoked_keys"):
+        path = getattr(args, name)
+        if path is not None:
+            if not os.path.isfile(os.path.expanduser(path)):
+                raise ConfigurationError(f"--{name.replace('_', '-')}: no such file {path!r}")
+            options[name] = path
+    if args.authorized_principals_file is not None:
+        options["authorized_principals"] = args.authorized_principals_file
+    if args.allow_agent_forwarding:
+        options["agent_forwarding"] = True
+    options.update(
+        allow_tcp_forwarding=args.allow_tcp_forwarding,
+        allow_streamlocal_forwarding=args.allow_streamlocal_forwarding,
+        permit_open=args.permit_open or ("any",),
+        permit_listen=args.permit_listen or ("any",),
+        gateway_ports=args.gateway_ports,
+        permit_tunnel=args.permit_tunnel,
+    )
     return options
 
 

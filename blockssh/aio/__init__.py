@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .agent import AgentError, SSHAgentClient, SSHAgentKeyPair
 from .channel import (
     SSHChannel,
     SSHClientChannel,
@@ -13,6 +14,9 @@ from .channel import (
 from .client import SSHClientConnection, SSHClientConnectionOptions, connect
 from .connection import SSHConnection
 from .editor import LineEditor
+from .forward import ForwardingError, SSHListener, SSHLocalListener, SSHStreamWriter
+from .forward_client import SSHRemoteListener, SSHTunnel
+from .forward_server import ForwardingPolicy
 from .process import SSHCompletedProcess
 from .server import (
     PQ_ONLY_ALGORITHMS,
@@ -33,6 +37,16 @@ from .session import (
 )
 
 __all__ = [
+    "AgentError",
+    "SSHAgentClient",
+    "SSHAgentKeyPair",
+    "ForwardingError",
+    "ForwardingPolicy",
+    "SSHListener",
+    "SSHLocalListener",
+    "SSHRemoteListener",
+    "SSHStreamWriter",
+    "SSHTunnel",
     "LineEditor",
     "PQ_ONLY_ALGORITHMS",
     "SERVER_DEFAULT_ALGORITHMS",

@@ -20,6 +20,7 @@ from ..proto.events import ChannelRequest
 from ..proto.wire import Reader, boolean, string, uint32
 from .editor import LineEditor
 from .session import SSHClientSession, SSHServerSession, SSHSession
+from .tuntap import DEFAULT_TUN_QUEUE, LAYER3, TunTapError, TunTapFramer
 
 if TYPE_CHECKING:
     from .connection import SSHConnection
@@ -398,6 +399,7 @@ class SSHServerChannel(SSHChannel[AnyStr]):
         self._editor: LineEditor | None = None
         self._editor_in: codecs.IncrementalDecoder | None = None
         self._editor_out: codecs.IncrementalDecoder | None = None
+        self._x11_request: tuple[bool, str, str, int] | None = None
 
     # -- line editor (server side, pty sessions only) -----------------------
 
@@ -566,6 +568,8 @@ class SSHServerChannel(SSHChannel[AnyStr]):
             return True
         if name == "break":
             return bool(session.break_received(Reader(event.data).get_uint32()))
+        if name == "x11-req":
+            return self._on_x11_request(session, event.data)
         if name in ("shell", "exec", "subsystem"):
             ok = self._start(session, name, event.data)
             if ok:
@@ -573,6 +577,25 @@ class SSHServerChannel(SSHChannel[AnyStr]):
                 self._loop.call_soon(self._session_started)
             return ok
         return None
+
+    def _on_x11_request(self, session: SSHServerSession[Any], data: bytes) -> bool:
+        entry = getattr(self._conn, "authorized_key_entry", None)
+        if self._x11_request is not None or (entry is not None and not entry.permit_x11_forwarding):
+            return False
+        r = Reader(data)
+        single = r.get_boolean()
+        protocol = r.get_text()
+        cookie = r.get_text()
+        screen = r.get_uint32()
+        r.check_end()
+        ok = bool(session.x11_requested(single, protocol, cookie, screen))
+        if ok:
+            self._x11_request = (single, protocol, cookie, screen)
+        return ok
+
+    def get_x11_request(self) -> tuple[bool, str, str, int] | None:
+        """``(single_connection, auth_protocol, auth_cookie_hex, screen)`` of an accepted ``x11-req``."""
+        return self._x11_request
 
     def _start(self, session: SSHServerSession[Any], name: str, data: bytes) -> bool:
         if name == "shell":
@@ -586,15 +609,119 @@ class SSHServerChannel(SSHChannel[AnyStr]):
 
 
 class SSHTCPChannel(SSHChannel[AnyStr]):
-    """A forwarded TCP connection."""
+    """A forwarded TCP connection (``direct-tcpip`` or ``forwarded-tcpip``).
+
+    ``get_extra_info``: ``"local_peername"`` and ``"remote_peername"`` (``(host, port)``
+    of each end as the channel-open request named them) besides the connection's names.
+    """
 
 
 class SSHUNIXChannel(SSHChannel[AnyStr]):
-    """A forwarded UNIX-domain socket connection."""
+    """A forwarded UNIX-domain socket connection (``direct-streamlocal``/``forwarded-streamlocal``).
+
+    ``get_extra_info("path")`` is the socket path the channel-open request named.
+    """
 
 
 class SSHTunTapChannel(SSHChannel[bytes]):
-    """A layer 2/3 tunnel (tun@openssh.com)."""
+    """A layer 2/3 tunnel (``tun@openssh.com``): one packet per :meth:`write` and per ``data_received``.
+
+    Each packet travels whole in one SSH data message (the address family is added and
+    removed at layer 3). Packets wait here until the peer's window takes them whole; past
+    :data:`~blockssh.aio.tuntap.DEFAULT_TUN_QUEUE` bytes waiting, new packets are dropped
+    (``dropped`` counts them), as a full device queue would. A malformed packet from the
+    peer is dropped too.
+    """
+
+    def __init__(self, *args: Any, layer: int = LAYER3, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._layer = layer
+        self._framer = TunTapFramer(layer)
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self.max_queue = DEFAULT_TUN_QUEUE
+        self.dropped = 0
+        self._retry: asyncio.TimerHandle | None = None
+
+    @property
+    def layer(self) -> int:
+        """3 for IP packets (a tun device), 2 for Ethernet frames (a tap device)."""
+        return 3 if self._layer == LAYER3 else 2
+
+    def write(self, data: bytes | bytearray | memoryview, datatype: int | None = None) -> None:
+        """Send one packet (an IP packet at layer 3, an Ethernet frame at layer 2)."""
+        if datatype is not None:
+            raise ValueError("tunnel channels carry no extended data")
+        if self._closing or self._closed:
+            raise ChannelClosedError("channel is closing")
+        message = self._framer.encode(data)
+        if self._pending_bytes + len(message) > self.max_queue:
+            self._pump()
+        if self._pending_bytes + len(message) > self.max_queue:
+            self.dropped += 1
+            return
+        self._pending.append(message)
+        self._pending_bytes += len(message)
+        self._pump()
+        if not self._writing_paused and self.get_write_buffer_size() > self._write_high:
+            self._writing_paused = True
+            if self._session is not None:
+                self._session.pause_writing()
+
+    # A packet waiting for window space: the core reports window adjusts only while its own queue
+    # holds data (ours is held here), so look again after this long.
+    WINDOW_RETRY = 0.02
+
+    def _pump(self) -> None:
+        """Hand packets to the core only when each can go out whole, in one data message."""
+        self._retry = None
+        core = self._conn._core  # noqa: SLF001
+        if self._closed or self._id not in core.channels:
+            self._pending.clear()
+            self._pending_bytes = 0
+            return
+        state = core.channels.get(self._id)
+        wrote = False
+        while self._pending and core.channel_queued(self._id) == 0:
+            message = self._pending[0]
+            if len(message) > state.send_max_packet:
+                self._pending.popleft()
+                self._pending_bytes -= len(message)
+                self.dropped += 1
+                continue
+            if len(message) > state.send_window:
+                if self._retry is None:
+                    self._retry = self._loop.call_later(self.WINDOW_RETRY, self._pump)
+                break
+            self._pending.popleft()
+            self._pending_bytes -= len(message)
+            core.channel_write(self._id, message)
+            wrote = True
+        if wrote:
+            self._conn._schedule_flush()  # noqa: SLF001
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes of packets waiting for the peer's window."""
+        return super().get_write_buffer_size() + self._pending_bytes
+
+    def _check_resume_writing(self) -> None:
+        self._pump()
+        super()._check_resume_writing()
+
+    def _deliver(self, data: bytes | memoryview, datatype: int | None) -> None:
+        session = self._session
+        assert session is not None
+        n = len(data)
+        packet = None
+        if datatype is None:
+            try:
+                packet = self._framer.decode(data)
+            except TunTapError as exc:
+                logger.debug("tunnel channel %d: %s; dropped", self._id, exc)
+        if packet is not None:
+            session.data_received(packet, None)
+        if not self._closed:
+            self._conn._core.channel_consumed(self._id, n)  # noqa: SLF001
 
 
 def channel_open_error(code: int, reason: str) -> ChannelException:

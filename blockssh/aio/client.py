@@ -35,9 +35,20 @@ from ..proto.algorithms.policy import Algorithms
 from ..proto.connection import CoreOptions, SSHConnectionCore
 from ..proto.transport import TransportOptions
 from ..proto.wire import string
+from .agent import (
+    AGENT_CHANNEL,
+    AgentForwarder,
+    SSHAgentClient,
+    SSHAgentKeyPair,
+    default_agent_path,
+    load_agent_keys,
+    order_identities,
+    request_agent_forwarding,
+)
 from .channel import SSHChannel, SSHClientChannel, SSHTCPChannel
 from .client_auth import DEFAULT_PREFERRED_AUTH, ClientAuthenticator, KbdintHandler
 from .connection import SSHConnection
+from .forward_client import SSHClientForwarding
 from .process import SSHCompletedProcess, collect_output
 from .session import SSHClientSession
 
@@ -100,6 +111,19 @@ class SSHClientConnectionOptions:
     #: running the built-in strategy; :func:`connect_with_options` then returns once the server
     #: has accepted the ``ssh-userauth`` service.
     manual_auth: bool = False
+    #: Jump host(s) to reach ``host`` through (see :mod:`blockssh.aio.proxy`): an open
+    #: :class:`SSHClientConnection`, ``"[user@]host[:port][,...]"``, or a list of hops.
+    tunnel: Any = None
+    #: Speak SSH over this command's stdin/stdout (ProxyCommand; a str runs under ``$SHELL -c``).
+    proxy_command: str | Sequence[str] | None = None
+    #: The ssh-agent socket whose keys are offered first (None: no agent).
+    agent_path: str | None = None
+    #: Ask the server to forward our agent to every session (``auth-agent-req@openssh.com``).
+    agent_forwarding: bool = False
+    #: The agent forwarded (default: ``agent_path``, else ``$SSH_AUTH_SOCK``).
+    agent_forward_path: str | None = None
+    #: Use only agent keys that match ``client_keys`` (IdentitiesOnly).
+    identities_only: bool = False
 
     @property
     def signature_algorithms(self) -> tuple[str, ...]:
@@ -117,8 +141,15 @@ class SSHClientConnectionOptions:
         return CoreOptions(transport=transport, window=self.window, max_packet=self.max_packet)
 
 
-class SSHClientConnection(SSHConnection):
-    """A client connection: authenticates, then opens sessions and forwards."""
+# -- forwarding ----------------------------------------------------------------------------------
+# create_connection, open_connection, forward_local_port, forward_remote_port, create_server,
+# the UNIX-socket, SOCKS, TUN/TAP and X11 methods: inherited from SSHClientForwarding
+# (blockssh/aio/forward_client.py), which also answers the server's forwarded-tcpip,
+# forwarded-streamlocal@openssh.com and x11 channel opens.
+
+
+class SSHClientConnection(SSHClientForwarding):
+    """A client connection: authenticates, then opens sessions and forwards (see :class:`SSHClientForwarding`)."""
 
     def __init__(self, options: SSHClientConnectionOptions, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(SSHConnectionCore(is_server=False, options=options.core_options()), loop)
@@ -146,6 +177,43 @@ class SSHClientConnection(SSHConnection):
         self._handlers[ev.AuthReady] = self._on_auth_ready
         self._handlers[ev.AuthBanner] = self._on_auth_banner
         self._handlers[ev.HostKeyReceived] = self._on_host_key
+        self._agent_client: SSHAgentClient | None = None  # the agent used for authentication
+        self._agent_forwarder: AgentForwarder | None = None
+        if options.agent_forwarding:
+            self.enable_agent_forwarding(options.agent_forward_path or options.agent_path)
+
+    # -- agent ---------------------------------------------------------------
+
+    def enable_agent_forwarding(self, path: str | None = None) -> None:
+        """Relay the server's agent channels to the agent at ``path`` (default ``$SSH_AUTH_SOCK``).
+
+        Sessions created afterwards ask the server to forward the agent. Off by default:
+        whoever has root on the server can use a forwarded agent while the session lasts.
+        """
+        if self._agent_forwarder is None:
+            self._agent_forwarder = AgentForwarder(self, path or default_agent_path())
+            self._channel_openers[AGENT_CHANNEL] = self._agent_forwarder.channel_requested
+        elif path is not None:
+            self._agent_forwarder.path = path
+
+    @property
+    def agent_forwarding(self) -> bool:
+        """True when sessions ask the server to forward our agent."""
+        return self._agent_forwarder is not None
+
+    async def _gather_client_keys(self, errors: list[tuple[str, BaseException, bool]]) -> list[Any]:
+        """The identities to offer: agent keys (OpenSSH's order, see :func:`order_identities`), then key files."""
+        file_keys = self._load_client_keys(errors)
+        path = self.options.agent_path
+        if not path:
+            return file_keys
+        self._agent_client, agent_keys = await load_agent_keys(path, errors)
+        return order_identities(agent_keys, file_keys, identities_only=self.options.identities_only)
+
+    def _close_agent(self) -> None:
+        agent, self._agent_client = self._agent_client, None
+        if agent is not None:
+            agent.close()
 
     # -- handshake ---------------------------------------------------------
 
@@ -231,6 +299,8 @@ class SSHClientConnection(SSHConnection):
             if not self._auth_waiter.done():
                 self._auth_waiter.set_exception(exc)
             self.close()
+        finally:
+            self._close_agent()
 
     def _on_auth_success(self, event: ev.AuthSuccess) -> None:
         if self.options.manual_auth:
@@ -249,18 +319,21 @@ class SSHClientConnection(SSHConnection):
                 waiter.set_exception(failure)
                 waiter.exception()
         self._manual_replies.put_nowait(None)  # wakes a manual auth step: the connection is over
+        self._close_agent()
+        if self._agent_forwarder is not None:
+            self._agent_forwarder.close()
         for task in (self._auth_task, self._host_key_task):
             if task is not None and not task.done():
                 task.cancel()
 
-    def _load_client_keys(self, errors: list[tuple[str, BaseException, bool]]) -> list[KeyPair]:
+    def _load_client_keys(self, errors: list[tuple[str, BaseException, bool]]) -> list[KeyPair | SSHAgentKeyPair]:
         """The identities to offer, loading files now.
 
         Errors are collected as ``(what, exception, explicit)``, not raised: ``explicit`` is True for
         keys the caller named (their failures are reported if authentication fails).
         """
         o = self.options
-        out: list[KeyPair] = []
+        out: list[KeyPair | SSHAgentKeyPair] = []
         seen: set[bytes] = set()
         sources: list[Any] = list(o.client_keys)
         if o.load_default_keys and not o.client_keys:
@@ -445,6 +518,8 @@ class SSHClientConnection(SSHConnection):
             session_factory, encoding=encoding, errors=errors, window=window, max_packet=max_packet, timeout=timeout
         )
         try:
+            if self._agent_forwarder is not None:
+                request_agent_forwarding(chan)
             if env:
                 chan.set_environment(env)
             if term_type is not None:
@@ -554,9 +629,12 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-def _to_keypair(source: Any, passphrase: str | bytes | None) -> KeyPair:
-    if isinstance(source, KeyPair):
+def _to_keypair(source: Any, passphrase: str | bytes | None) -> KeyPair | SSHAgentKeyPair:
+    if isinstance(source, (KeyPair, SSHAgentKeyPair)):
         return source
+    agent_pair = getattr(source, "agent_keypair", None)  # a key the agent holds (blockssh.sync.agent.AgentKey)
+    if isinstance(agent_pair, SSHAgentKeyPair):
+        return agent_pair
     if isinstance(source, SSHKey):
         return KeyPair(source)
     if isinstance(source, tuple) and len(source) == 2:
@@ -650,7 +728,7 @@ class _Connecting:
 
 async def connect_to(
     host: str,
-    port: int = 22,
+    port: int | None = None,
     *,
     username: str | None = None,
     password: str | None = None,
@@ -678,10 +756,16 @@ async def connect_to(
     rekey_seconds: float = 3600.0,
     window: int = 2 * 1024 * 1024,
     max_packet: int = 32 * 1024,
-    sock: socket.socket | None = None,
+    sock: Any = None,
     local_addr: tuple[str, int] | None = None,
     host_key_alias: str | None = None,
     client_version: str | None = None,
+    tunnel: Any = None,
+    proxy_command: str | Sequence[str] | None = None,
+    agent_path: Any = _DEFAULT,
+    agent_forwarding: bool | str = False,
+    identities_only: bool = False,
+    config: Any = None,
 ) -> SSHClientConnection:
     """Connect to an SSH server, check its host key and authenticate.
 
@@ -690,7 +774,37 @@ async def connect_to(
     decide about keys known_hosts does not list). ``client_keys=None`` offers
     the default ``~/.ssh/id_*`` keys; ``()`` offers none. Timeouts: see the
     ``DEFAULT_*_TIMEOUT`` constants; each raises :class:`SSHTimeoutError`.
+
+    Jump hosts and proxies (docs/jump-hosts-and-agent.md): ``tunnel`` is an open
+    :class:`SSHClientConnection`, ``"[user@]host[:port][,...]"`` (``ssh -J``) or a list of
+    hops; jump hosts opened here use the same keys and host key checks and are closed
+    with this connection. ``proxy_command`` runs a command (``"ssh -W %h:%p jump"`` after
+    your own expansion) and speaks SSH over its stdin/stdout. ``sock`` may also be an
+    SSH channel or an object with blocking ``send``/``recv``.
+
+    Agent: ``agent_path`` is the agent whose keys are offered first (default
+    ``$SSH_AUTH_SOCK`` when ``client_keys`` is None, else no agent; None: never).
+    ``agent_forwarding=True`` (or an agent path) forwards it to sessions; off by default.
+    ``identities_only`` limits agent keys to the ones matching ``client_keys``.
+
+    ``config`` applies ssh_config (docs/ssh-config.md): an :class:`~blockssh.config.SSHConfig`,
+    a path, or True for ``~/.ssh/config``. Keywords left at their defaults take the config's
+    values; explicit ones win. ``host`` is then looked up as ssh does (``Host`` aliases).
     """
+    if config is not None and config is not False:
+        arguments = dict(locals())  # every keyword, before any other local exists
+        del arguments["config"]
+        from .client_config import connect_with_config
+
+        return await connect_with_config(config, arguments)
+    if port is None:
+        port = 22
+    if tunnel is not None and proxy_command:
+        raise ConfigurationError("give either tunnel or proxy_command, not both")
+    if agent_path is _DEFAULT:
+        agent_path = default_agent_path() if client_keys is None else None
+    elif agent_path is not None:
+        agent_path = os.fspath(agent_path)
     algs = algorithms or Algorithms()
     algs = algs.edit(
         kex=kex_algs,
@@ -701,9 +815,14 @@ async def connect_to(
         host_key=server_host_key_algs,
     ).without(disabled_algorithms)
     known = _load_known_hosts(known_hosts)
+    cert_authorities = False
     if known is not None:
-        listed = [k.algorithm for k in known.match(host_key_alias or host, port).trusted_keys]
-        algs = _prefer_known_types(algs, listed)
+        found = known.match(host_key_alias or host, port)
+        algs = _prefer_known_types(algs, [k.algorithm for k in found.trusted_keys])
+        cert_authorities = bool(found.ca_keys)
+    algs = algs.validate()
+    if cert_authorities:
+        algs = _prefer_host_certificates(algs)
     if isinstance(preferred_auth, str):
         preferred_auth = [m.strip() for m in preferred_auth.split(",") if m.strip()]
     options = SSHClientConnectionOptions(
@@ -718,7 +837,7 @@ async def connect_to(
         host_key_checker=host_key_checker,
         kbdint_handler=kbdint_handler,
         preferred_auth=tuple(preferred_auth or DEFAULT_PREFERRED_AUTH),
-        algorithms=algs.validate(),
+        algorithms=algs,
         connect_timeout=connect_timeout,
         banner_timeout=banner_timeout,
         handshake_timeout=handshake_timeout,
@@ -731,6 +850,12 @@ async def connect_to(
         max_packet=max_packet,
         client_version=client_version or _software_version(),
         host_key_alias=host_key_alias,
+        tunnel=tunnel,
+        proxy_command=proxy_command,
+        agent_path=agent_path,
+        agent_forwarding=bool(agent_forwarding),
+        agent_forward_path=agent_forwarding if isinstance(agent_forwarding, str) else None,
+        identities_only=identities_only,
     )
     return await connect_with_options(options, sock=sock, local_addr=local_addr)
 
@@ -753,8 +878,21 @@ connect = _awaitable_or_context(connect_to)
 async def connect_with_options(
     options: SSHClientConnectionOptions, *, sock: Any = None, local_addr: tuple[str, int] | None = None
 ) -> SSHClientConnection:
-    """Connect with a prepared :class:`SSHClientConnectionOptions`."""
+    """Connect with a prepared :class:`SSHClientConnectionOptions`.
+
+    ``sock`` may be a connected socket, or anything :func:`blockssh.aio.proxy.connect_over`
+    runs SSH over (an SSH channel, a proxy process, an object with ``send``/``recv``).
+    Without ``sock``, ``options.proxy_command`` or ``options.tunnel`` are used when set.
+    """
     loop = asyncio.get_running_loop()
+    if sock is None and (options.tunnel is not None or options.proxy_command):
+        from .proxy import connect_tunneled
+
+        return await connect_tunneled(options)
+    if sock is not None and not isinstance(sock, socket.socket):
+        from .proxy import connect_over
+
+        return await connect_over(options, sock)
     if sock is None:
         sock = await _open_socket(options.host, options.port, options.connect_timeout, local_addr)
     try:
@@ -768,6 +906,22 @@ async def connect_with_options(
         conn.abort()
         raise
     return conn
+
+
+#: Host certificate algorithms offered (first) when known_hosts has an ``@cert-authority`` line for the host.
+#: RSA certificates are left out until the protocol core accepts rsa-sha2-* certificate signatures.
+HOST_CERTIFICATE_ALGORITHMS: dict[str, str] = {
+    name: name + "-cert-v01@openssh.com"
+    for name in ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+}
+
+
+def _prefer_host_certificates(algs: Algorithms) -> Algorithms:
+    """Put the certificate variants of the offered host key algorithms first (as ssh does with a known CA)."""
+    from dataclasses import replace
+
+    certs = [HOST_CERTIFICATE_ALGORITHMS[a] for a in algs.host_key if a in HOST_CERTIFICATE_ALGORITHMS]
+    return replace(algs, host_key=tuple(certs + [a for a in algs.host_key if a not in certs]))
 
 
 def _prefer_known_types(algs: Algorithms, known_types: list[str]) -> Algorithms:

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import AuthenticationException, PasswordRequiredException, PermissionDenied
+from ..exceptions import AuthenticationException, PasswordRequiredException, PermissionDenied, SSHException
 from ..proto import events as ev
 
 if TYPE_CHECKING:
@@ -116,11 +116,17 @@ class ClientAuthenticator:
         return [a for a in ours if _base(a) != "ssh-rsa"][:2] or ours[:1]
 
     async def _publickey_attempts(self) -> AsyncIterator[ev.Event]:
-        for key in self._conn._load_client_keys(self.errors):  # noqa: SLF001
+        for key in await self._conn._gather_client_keys(self.errors):  # noqa: SLF001
             for algorithm in self._signature_algorithms(key):
                 user = self._options.username
                 data = self._core.auth_publickey_data(user, algorithm, key.public_blob)
-                signature = await _maybe_await(key.sign(data, algorithm))
+                try:
+                    signature = await _maybe_await(key.sign(data, algorithm))
+                except AuthenticationException:
+                    raise
+                except SSHException as exc:  # an agent that refuses (locked, confirmation denied): next key
+                    self.errors.append((f"agent key {getattr(key, 'comment', '')!r}", exc, False))
+                    break
                 self._core.auth_publickey(user, algorithm, key.public_blob, signature)
                 self._flush()
                 reply = await self._reply()

@@ -8,10 +8,11 @@ and the role-specific subclasses (client or server).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..exceptions import (
@@ -29,9 +30,16 @@ from ..proto.connection import SSHConnectionCore
 from ..proto.constants import ChannelOpenFailure
 from .channel import SSHChannel
 
-__all__ = ["SSHConnection"]
+__all__ = ["SSHConnection", "ChannelOpener", "GlobalRequestHandler", "GlobalReply"]
 
 logger = logging.getLogger("blockssh")
+
+#: What a global request handler returns: success, or ``(success, response data)``, or an awaitable of either.
+GlobalReply = bool | tuple[bool, bytes]
+#: Handles one incoming global request (see ``SSHConnection._global_handlers``).
+GlobalRequestHandler = Callable[[ev.GlobalRequest], GlobalReply | Awaitable[GlobalReply]]
+#: Answers one incoming channel open (accept or refuse, now or later; see ``SSHConnection._channel_openers``).
+ChannelOpener = Callable[[ev.ChannelOpenRequest], None]
 
 
 class SSHConnection(asyncio.Protocol):
@@ -56,6 +64,11 @@ class SSHConnection(asyncio.Protocol):
         self._keepalive_count_max = 3
         self._keepalive_outstanding = 0
         self._extra: dict[str, Any] = {}
+        # Incoming channel opens by channel type, and global requests by name (forwarding, agent, ...
+        # register here); what is not listed is refused. Replies to global requests go out in order.
+        self._channel_openers: dict[str, ChannelOpener] = {}
+        self._global_handlers: dict[str, GlobalRequestHandler] = {}
+        self._global_replies: deque[GlobalReply | asyncio.Future[GlobalReply]] = deque()
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.ChannelData: self._on_channel_data,
             ev.ChannelEOF: self._on_channel_eof,
@@ -207,13 +220,65 @@ class SSHConnection(asyncio.Protocol):
             fut.set_exception(channel_open_error(event.code, event.reason))
 
     def _on_channel_open_request(self, event: ev.ChannelOpenRequest) -> None:
-        """Subclasses decide; by default every incoming channel is refused."""
-        self._core.reject_channel(event.channel, ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, "not allowed")
-        self._schedule_flush()
+        """Pass the open to the opener registered for its type; refuse types nobody registered."""
+        opener = self._channel_openers.get(event.kind)
+        if opener is None:
+            self._refuse_channel(event.channel, ChannelOpenFailure.UNKNOWN_CHANNEL_TYPE, f"{event.kind}: not allowed")
+            return
+        try:
+            opener(event)
+        except Exception:  # noqa: BLE001 - a broken handler refuses this channel only
+            logger.exception("error handling a %s channel open", event.kind)
+            if event.channel in self._core.channels and event.channel not in self._channels:
+                self._refuse_channel(event.channel, ChannelOpenFailure.CONNECT_FAILED, "internal error")
+
+    def _refuse_channel(self, chan_id: int, code: int, reason: str) -> None:
+        """Refuse a channel the peer asked for (a no-op if it is gone already)."""
+        if chan_id in self._core.channels and not self._core.closed:
+            self._core.reject_channel(chan_id, code, reason)
+            self._schedule_flush()
 
     def _on_global_request(self, event: ev.GlobalRequest) -> None:
+        handler = self._global_handlers.get(event.name)
+        result: Any = False
+        if handler is not None:
+            try:
+                result = handler(event)
+            except Exception:  # noqa: BLE001 - refused, and logged
+                logger.exception("error handling global request %s", event.name)
+                result = False
+        if inspect.isawaitable(result):
+            fut: asyncio.Future[GlobalReply] = asyncio.ensure_future(result, loop=self.loop)
+            fut.add_done_callback(self._global_reply_ready)
+            result = fut
         if event.want_reply:
-            self._core.reply_global_request(False)
+            self._global_replies.append(result)
+            self._send_global_replies()
+
+    def _global_reply_ready(self, fut: asyncio.Future[GlobalReply]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            logger.error("global request handler failed", exc_info=fut.exception())
+        self._send_global_replies()
+
+    def _send_global_replies(self) -> None:
+        """Send the answers that are ready, oldest first (a slow answer holds back later ones)."""
+        replies = self._global_replies
+        sent = False
+        while replies:
+            head = replies[0]
+            if isinstance(head, asyncio.Future):
+                if not head.done():
+                    break
+                value: Any = False if head.cancelled() or head.exception() is not None else head.result()
+            else:
+                value = head
+            replies.popleft()
+            if self._closed or self._core.closed:
+                continue
+            ok, data = value if isinstance(value, tuple) else (bool(value), b"")
+            self._core.reply_global_request(bool(ok), data)
+            sent = True
+        if sent:
             self._schedule_flush()
 
     def _on_global_reply(self, event: ev.GlobalRequestReply) -> None:
@@ -290,6 +355,10 @@ class SSHConnection(asyncio.Protocol):
                 waiter.set_exception(failure)
                 waiter.exception()
         self._rekey_waiters.clear()
+        for reply in self._global_replies:
+            if isinstance(reply, asyncio.Future):
+                reply.cancel()
+        self._global_replies.clear()
         for chan in list(self._channels.values()):
             chan._on_closed(exc)  # noqa: SLF001
         self._channels.clear()

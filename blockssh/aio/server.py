@@ -46,10 +46,19 @@ from ..proto.connection import CoreOptions, SSHConnectionCore
 from ..proto.constants import DEFAULT_MAX_PACKET_LENGTH, ChannelOpenFailure
 from ..proto.transport import TransportOptions, signature_algorithm_of
 from ..proto.version import make_version_line
+from .agent import AGENT_REQUEST, AgentListener
 from .channel import SSHServerChannel
-from .connection import SSHConnection
-from .server_auth import KbdintChallenge, ServerAuthenticator, maybe_await, run_guarded
-from .session import SSHServerSession
+from .forward_server import ForwardingPolicy, SSHServerForwarding
+from .server_auth import (
+    KbdintChallenge,
+    KeyListSource,
+    PrincipalsLookup,
+    ServerAuthenticator,
+    maybe_await,
+    principals_lookup,
+    run_guarded,
+)
+from .session import SSHServerSession, SSHTCPSession, SSHTunTapSession, SSHUNIXSession
 
 __all__ = [
     "listen",
@@ -210,6 +219,63 @@ class SSHServer:
         """The client opened a session channel: return a session handler, or None/False to refuse."""
         return None
 
+    def validate_ca_certificate(self, username: str, cert: SSHCertificate) -> bool | Awaitable[bool]:
+        """A certificate from a ``trusted_user_ca_keys`` CA passed every check; return False to refuse it anyway."""
+        return True
+
+    def agent_forwarding_requested(self, chan: SSHServerChannel[Any]) -> bool:
+        """A session asks for agent forwarding (only asked when ``listen(agent_forwarding=True)``); True allows.
+
+        Allowed sessions find the forwarded agent's socket in ``chan.get_extra_info("agent_path")``.
+        """
+        return True
+
+    # -- forwarding (blockssh/aio/forward_server.py dispatches these) ---------------------------
+    # Each may return its answer or an awaitable of it. None, the default, leaves the decision to
+    # the ForwardingPolicy given to listen(forwarding=...), which refuses everything by default.
+    # The client key's authorized_keys restrictions are applied before any of them is asked.
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool | SSHTCPSession[Any] | None | Awaitable[bool | SSHTCPSession[Any] | None]:
+        """A ``direct-tcpip`` channel (``ssh -L``, ``-D``).
+
+        True: the server connects to ``dest_host``:``dest_port`` and pipes the channel to it;
+        an :class:`SSHTCPSession`: it serves the channel instead; False: refused; None: the policy decides.
+        """
+        return None
+
+    def server_requested(self, listen_host: str, listen_port: int) -> Any:
+        """A ``tcpip-forward`` request (``ssh -R``).
+
+        True: the server listens (where ``gateway_ports`` allows; ``listen_port`` 0 picks a port)
+        and forwards each connection to the client; a listener object (with ``get_port()`` and
+        ``close()``) set up by the callback; False: refused; None: the policy decides.
+        """
+        return None
+
+    def unix_connection_requested(
+        self, dest_path: str
+    ) -> bool | SSHUNIXSession[Any] | None | Awaitable[bool | SSHUNIXSession[Any] | None]:
+        """A ``direct-streamlocal@openssh.com`` channel: True connects to ``dest_path`` (see connection_requested)."""
+        return None
+
+    def unix_server_requested(self, listen_path: str) -> Any:
+        """A ``streamlocal-forward@openssh.com`` request: True listens on ``listen_path``; see ``server_requested``."""
+        return None
+
+    def tun_requested(self, unit: int | None) -> bool | SSHTunTapSession | None | Awaitable[Any]:
+        """A layer 3 ``tun@openssh.com`` channel for tun device ``unit`` (None: any).
+
+        True: the server opens the tun device (Linux, needs CAP_NET_ADMIN) and joins it to
+        the channel; an :class:`SSHTunTapSession` gets the packets instead; False: refused.
+        """
+        return None
+
+    def tap_requested(self, unit: int | None) -> bool | SSHTunTapSession | None | Awaitable[Any]:
+        """A layer 2 ``tun@openssh.com`` channel (Ethernet frames); see :meth:`tun_requested`."""
+        return None
+
 
 # ---------------------------------------------------------------------------------------------
 # options
@@ -303,6 +369,17 @@ class SSHServerConnectionOptions:
     keepalive_interval: float = 0.0
     keepalive_count_max: int = 3
     server_version: str = field(default_factory=_software_version)
+    forwarding: ForwardingPolicy = field(default_factory=ForwardingPolicy)
+    #: Accept ``auth-agent-req@openssh.com`` (AllowAgentForwarding; off by default).
+    agent_forwarding: bool = False
+    #: Where forwarded agent sockets are made (a private 0700 directory each; default: the temp dir).
+    agent_socket_dir: str | None = None
+    #: CA keys whose user certificates may log in (TrustedUserCAKeys).
+    trusted_user_ca_keys: KeyListSource | None = None
+    #: Principals a user's certificate must name (AuthorizedPrincipalsFile); None: the user name.
+    authorized_principals: PrincipalsLookup | None = None
+    #: Keys (and certificates) refused for authentication (RevokedKeys; an unreadable file refuses every key).
+    revoked_keys: KeyListSource | None = None
 
     def core_options(self) -> CoreOptions:
         """The protocol core's settings."""
@@ -324,7 +401,7 @@ class SSHServerConnectionOptions:
 # ---------------------------------------------------------------------------------------------
 
 
-class SSHServerConnection(SSHConnection):
+class SSHServerConnection(SSHServerForwarding):
     """One client's connection: runs authentication through :class:`SSHServer`, then hosts its sessions."""
 
     def __init__(
@@ -346,6 +423,7 @@ class SSHServerConnection(SSHConnection):
         self._close_waiters: set[asyncio.Future[Any]] = set()
         self._handlers[ev.AuthRequest] = self._on_auth_request
         self._handlers[ev.AuthInfoResponse] = self._on_auth_info_response
+        self._agent_listener: AgentListener | None = None  # made on the first agent forwarding request
 
     # -- public API ----------------------------------------------------------
 
@@ -436,6 +514,8 @@ class SSHServerConnection(SSHConnection):
             self._login_timer = None
         for task in list(self._tasks):
             task.cancel()
+        if self._agent_listener is not None:
+            self._agent_listener.close()
         if self._acceptor is not None:
             self._acceptor._remove(self)  # noqa: SLF001
         if not self._server_notified:
@@ -449,6 +529,49 @@ class SSHServerConnection(SSHConnection):
         task: asyncio.Task[None] = asyncio.ensure_future(coro, loop=self.loop)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- agent forwarding ----------------------------------------------------------
+
+    def _on_channel_request(self, event: ev.ChannelRequest) -> None:
+        if event.request != AGENT_REQUEST:
+            super()._on_channel_request(event)
+            return
+        ok = self._agent_forwarding_requested(event.channel)
+        if event.want_reply:
+            self._core.channel_reply(event.channel, ok)
+            self._schedule_flush()
+
+    def _agent_forwarding_requested(self, chan_id: int) -> bool:
+        """``auth-agent-req@openssh.com``: allowed by ``agent_forwarding``, the key's options and the callback."""
+        chan = self._channels.get(chan_id)
+        if not isinstance(chan, SSHServerChannel) or not self.options.agent_forwarding:
+            return False
+        entry = self.authorized_key_entry
+        if entry is not None and not entry.permit_agent_forwarding:
+            return False
+        key = self.client_key
+        if isinstance(key, SSHCertificate) and "permit-agent-forwarding" not in key.extensions:
+            return False
+        try:
+            if not self._server.agent_forwarding_requested(chan):
+                return False
+        except Exception:  # noqa: BLE001 - a broken callback refuses
+            logger.exception("SSHServer.agent_forwarding_requested failed")
+            return False
+        if self._agent_listener is None:
+            self._agent_listener = AgentListener(self, directory=self.options.agent_socket_dir)
+        try:
+            path = self._agent_listener.start()
+        except OSError as exc:
+            logger.warning("cannot create a forwarded agent socket: %s", exc)
+            return False
+        chan._extra["agent_path"] = path  # noqa: SLF001 - what get_extra_info("agent_path") returns
+        return True
+
+    @property
+    def agent_path(self) -> str | None:
+        """The forwarded agent's socket (``SSH_AUTH_SOCK`` for sessions that asked), once a session asked."""
+        return self._agent_listener.path if self._agent_listener is not None else None
 
     # -- authentication ----------------------------------------------------------
 
@@ -502,7 +625,7 @@ class SSHServerConnection(SSHConnection):
 
     def _on_channel_open_request(self, event: ev.ChannelOpenRequest) -> None:
         if event.kind != "session":
-            self._refuse_channel(event.channel, ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, "not allowed")
+            super()._on_channel_open_request(event)  # forwarding and other registered channel types
             return
         if self._session_count() >= self.options.max_sessions:
             self._refuse_channel(
@@ -744,6 +867,12 @@ async def listen(
     keepalive_interval: float = 0.0,
     keepalive_count_max: int = 3,
     server_version: str | None = None,
+    forwarding: ForwardingPolicy | None = None,
+    agent_forwarding: bool = False,
+    agent_socket_dir: str | None = None,
+    trusted_user_ca_keys: Any = None,
+    authorized_principals: Any = None,
+    revoked_keys: Any = None,
     backlog: int = DEFAULT_BACKLOG,
     reuse_address: bool = True,
     sock: socket.socket | None = None,
@@ -760,7 +889,22 @@ async def listen(
     ``*_algs`` arguments edit it OpenSSH-style (``"+name"``, ``"-name"``,
     ``"^name"``). ``accept_env`` lists the environment variable patterns
     admitted from ``env`` requests. With ``line_editor=True``, sessions that
-    request a pty get a :class:`~blockssh.aio.editor.LineEditor`. Raises
+    request a pty get a :class:`~blockssh.aio.editor.LineEditor`.
+    ``forwarding`` (a :class:`~blockssh.aio.forward_server.ForwardingPolicy`)
+    says which forwarding requests the default ``SSHServer`` callbacks allow:
+    none unless given.
+
+    Certificates and agents (docs/certificates.md, docs/jump-hosts-and-agent.md):
+    ``trusted_user_ca_keys`` (a file of CA public keys, keys, or their text; OpenSSH's
+    TrustedUserCAKeys) admits user certificates those CAs signed, when valid now, of type
+    user, with known critical options only, a ``source-address`` matching the client, and
+    a principal that is the user name -- or one ``authorized_principals`` lists (a
+    ``username -> names`` callable, or a file path with ``%u``/``%%``, AuthorizedPrincipalsFile).
+    ``revoked_keys`` (a file or keys; RevokedKeys, plain key list) refuses those keys, and
+    certificates of them or signed by them; an unreadable file refuses every key.
+    ``agent_forwarding=True`` accepts ``auth-agent-req@openssh.com``: the session's channel
+    then has ``get_extra_info("agent_path")``, a socket (0600, in a private 0700 directory
+    under ``agent_socket_dir``) relayed to the client's agent. Raises
     :class:`ConfigurationError` for invalid settings.
     """
     host_keys = _load_host_keys(server_host_keys, passphrase)
@@ -819,6 +963,12 @@ async def listen(
         keepalive_interval=keepalive_interval,
         keepalive_count_max=keepalive_count_max,
         server_version=server_version or _software_version(),
+        forwarding=forwarding if forwarding is not None else ForwardingPolicy(),
+        agent_forwarding=agent_forwarding,
+        agent_socket_dir=agent_socket_dir,
+        trusted_user_ca_keys=None if trusted_user_ca_keys is None else KeyListSource(trusted_user_ca_keys, "CA keys"),
+        authorized_principals=principals_lookup(authorized_principals),
+        revoked_keys=None if revoked_keys is None else KeyListSource(revoked_keys, "revoked keys", fail_closed=True),
     )
     try:
         make_version_line(options.server_version)

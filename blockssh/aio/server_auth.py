@@ -15,20 +15,33 @@ so far are reported with a partial-success failure.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import DisconnectError
-from ..keys import AuthorizedKeyEntry
+from ..exceptions import ConfigurationError, DisconnectError, KeyImportError
+from ..keys import AuthorizedKeyEntry, CertificateError, CertType, SSHCertificate, SSHKey, import_public_key
+from ..keys.patterns import match_address_list
 from ..proto import events as ev
 
 if TYPE_CHECKING:
     from .server import SSHServerConnection
 
-__all__ = ["ServerAuthenticator", "KbdintChallenge", "maybe_await", "run_guarded", "AUTH_METHOD_ORDER"]
+__all__ = [
+    "ServerAuthenticator",
+    "KbdintChallenge",
+    "KeyListSource",
+    "PrincipalsLookup",
+    "maybe_await",
+    "principals_lookup",
+    "run_guarded",
+    "AUTH_METHOD_ORDER",
+    "MAX_KEY_LIST_FILE",
+]
 
 logger = logging.getLogger("blockssh.server")
 
@@ -36,6 +49,135 @@ logger = logging.getLogger("blockssh.server")
 KbdintChallenge = tuple[str, str, str, Sequence[tuple[str, bool]]]
 
 AUTH_METHOD_ORDER: tuple[str, ...] = ("publickey", "password", "keyboard-interactive")
+MAX_KEY_LIST_FILE = 1 << 20  # bytes read from a TrustedUserCAKeys / RevokedKeys / principals file
+
+#: ``username -> principal names`` (None: the user name itself); may be a coroutine function.
+PrincipalsLookup = Callable[[str], "Iterable[str] | None | Awaitable[Iterable[str] | None]"]
+
+
+def _parse_key_lines(text: str, what: str, origin: str) -> list[SSHKey | SSHCertificate]:
+    keys: list[SSHKey | SSHCertificate] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            keys.append(import_public_key(line))
+        except KeyImportError as exc:
+            logger.warning("%s %s line %d skipped: %s", what, origin, lineno, exc)
+    return keys
+
+
+class KeyListSource:
+    """Public keys, one per line (TrustedUserCAKeys, RevokedKeys): a file re-read when it changes, or keys.
+
+    ``source`` is a path, or an iterable of keys, certificates and public key lines. With
+    ``fail_closed`` (revoked keys) a file that cannot be read makes :meth:`contains` true
+    for every key, as sshd refuses all public keys then.
+    """
+
+    def __init__(self, source: Any, what: str = "keys", *, fail_closed: bool = False) -> None:
+        self.what = what
+        self.fail_closed = fail_closed
+        self._path: str | None = None
+        self._keys: list[SSHKey | SSHCertificate] = []
+        self._stamp: tuple[Any, ...] | None = None
+        self._readable = True
+        if isinstance(source, (str, os.PathLike)):
+            self._path = os.path.expanduser(os.fspath(source))
+        elif isinstance(source, (SSHKey, SSHCertificate)):
+            self._keys = [source]
+        elif isinstance(source, Iterable):
+            for item in source:
+                if isinstance(item, (SSHKey, SSHCertificate)):
+                    self._keys.append(item)
+                elif isinstance(item, str):
+                    self._keys.extend(_parse_key_lines(item, what, "entry"))
+                else:
+                    raise ConfigurationError(f"cannot use {type(item).__name__} in {what}")
+        else:
+            raise ConfigurationError(f"{what} must be a path or a list of keys, not {type(source).__name__}")
+
+    @property
+    def path(self) -> str | None:
+        """The file read (None for fixed keys)."""
+        return self._path
+
+    def load(self) -> list[SSHKey | SSHCertificate]:
+        """The current keys (re-reading the file when it changed)."""
+        if self._path is None:
+            return self._keys
+        try:
+            st = os.stat(self._path)
+            stamp: tuple[Any, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = (None,)
+        if stamp == self._stamp:
+            return self._keys
+        self._stamp = stamp
+        try:
+            with open(self._path, "rb") as f:
+                data = f.read(MAX_KEY_LIST_FILE + 1)
+            if len(data) > MAX_KEY_LIST_FILE:
+                raise OSError(f"larger than {MAX_KEY_LIST_FILE} bytes")
+        except OSError as exc:
+            logger.warning("cannot read %s file %s: %s", self.what, self._path, exc)
+            self._readable = False
+            self._keys = []
+            return self._keys
+        self._readable = True
+        self._keys = _parse_key_lines(data.decode("utf-8", "replace"), self.what, self._path)
+        return self._keys
+
+    def contains(self, key: SSHKey | SSHCertificate) -> bool:
+        """True when ``key`` is listed; a certificate also when its key or its CA is listed."""
+        keys = self.load()
+        if not self._readable and self.fail_closed:
+            return True
+        blobs = {k.public_blob for k in keys} | {k.key.public_blob for k in keys if isinstance(k, SSHCertificate)}
+        if isinstance(key, SSHCertificate):
+            return bool({key.public_blob, key.key.public_blob, key.signing_key.public_blob} & blobs)
+        return key.public_blob in blobs
+
+
+def _safe_user(username: str) -> bool:
+    return bool(username) and "/" not in username and username not in (".", "..") and "\x00" not in username
+
+
+def _read_principals(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_LIST_FILE + 1)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        logger.warning("cannot read principals file %s: %s", path, exc)
+        return []
+    names = []
+    for raw in data[:MAX_KEY_LIST_FILE].decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            names.append(line.split()[-1])  # key options may come first, as in authorized_keys
+    return names
+
+
+def principals_lookup(value: Any) -> PrincipalsLookup | None:
+    """An ``authorized_principals`` setting as a lookup: None, a callable, or a path template (``%u``, ``%%``)."""
+    if value is None:
+        return None
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigurationError("authorized_principals must be a callable or a path with %u")
+    template = os.path.expanduser(os.fspath(value))
+
+    async def lookup(username: str) -> list[str]:
+        if not _safe_user(username):
+            return []
+        path = template.replace("%%", "\x00").replace("%u", username).replace("\x00", "%")
+        return await asyncio.get_running_loop().run_in_executor(None, _read_principals, path)
+
+    return lookup
 
 
 async def maybe_await(value: Any) -> Any:
@@ -64,8 +206,11 @@ class ServerAuthenticator:
     def supported_methods(self) -> list[str]:
         """Methods the server supports, in the order they are offered."""
         server = self._conn.server
+        options = self._conn.options
         supported = {
-            "publickey": self._conn.options.authorized_client_keys is not None or server.public_key_auth_supported(),
+            "publickey": options.authorized_client_keys is not None
+            or options.trusted_user_ca_keys is not None
+            or server.public_key_auth_supported(),
             "password": server.password_auth_supported(),
             "keyboard-interactive": server.kbdint_auth_supported(),
         }
@@ -141,7 +286,45 @@ class ServerAuthenticator:
             self.key = event.key
         self._result(ok, "publickey")
 
+    async def _trusted_certificate(self, username: str, cert: SSHCertificate) -> AuthorizedKeyEntry | None:
+        """The CA entry admitting ``cert`` through ``trusted_user_ca_keys`` (TrustedUserCAKeys), or None."""
+        options = self._conn.options
+        cas = options.trusted_user_ca_keys
+        if cas is None or cert.signing_key not in [k for k in cas.load() if isinstance(k, SSHKey)]:
+            return None
+        try:
+            cert.validate(CertType.USER, None, time.time())  # CA signature, type, validity, critical options
+        except CertificateError as exc:
+            logger.info("certificate %r refused: %s", cert.key_id, exc)
+            return None
+        allowed: Iterable[str] | None = None
+        if options.authorized_principals is not None:
+            allowed = await maybe_await(options.authorized_principals(username))
+        names = set([username] if allowed is None else allowed)
+        if not names & set(cert.principals):
+            logger.info("certificate %r names none of the principals allowed for %s", cert.key_id, username)
+            return None
+        source = cert.critical_options.get("source-address")
+        if source is not None:
+            peer = self._conn.get_extra_info("peername")
+            addr = peer[0] if isinstance(peer, tuple) and peer else None
+            patterns = [p.strip() for p in source.split(",") if p.strip()]
+            if addr is None or match_address_list(addr, patterns) != 1:
+                logger.info("certificate %r refused: source-address does not match %s", cert.key_id, addr)
+                return None
+        if not await maybe_await(self._conn.server.validate_ca_certificate(username, cert)):
+            return None
+        return AuthorizedKeyEntry.from_options(cert.signing_key, [("cert-authority", None)], "TrustedUserCAKeys")
+
     async def _check_key(self, username: str, key: Any) -> tuple[Any, bool]:
+        revoked = self._conn.options.revoked_keys
+        if revoked is not None and revoked.contains(key):
+            logger.info("refused revoked key %s for %s", key.fingerprint_sha256(), username)
+            return None, False
+        if isinstance(key, SSHCertificate):
+            entry = await self._trusted_certificate(username, key)
+            if entry is not None:
+                return entry, True
         source = self._conn.options.authorized_client_keys
         if source is not None:
             keys = source.load()

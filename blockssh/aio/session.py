@@ -94,6 +94,15 @@ class SSHServerSession(SSHSession[AnyStr]):
     def soft_eof_received(self) -> None:
         """The line editor saw Ctrl-D on an empty line."""
 
+    def x11_requested(self, single_connection: bool, auth_protocol: str, auth_cookie: str, screen_number: int) -> bool:
+        """The client asks for X11 forwarding (``x11-req``); return True to accept.
+
+        ``auth_cookie`` is the client's (fake) cookie in hex. An accepting session usually
+        starts an X11 listener with :func:`blockssh.aio.x11.start_x11_listener` and sets
+        ``DISPLAY`` for its program.
+        """
+        return False
+
 
 class SSHTCPSession(SSHSession[AnyStr]):
     """Callbacks of a forwarded TCP connection."""

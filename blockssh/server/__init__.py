@@ -20,15 +20,32 @@ requests are admitted by the ``accept_env`` patterns of :func:`listen`.
 ``subsystems`` maps a name to a program (OpenSSH's ``Subsystem``) or to a
 factory of in-process :class:`~blockssh.aio.session.SSHServerSession`
 objects, which is how an SFTP server plugs in.
+
+Forwarding is off unless enabled, with sshd_config's names:
+``allow_tcp_forwarding`` ("yes", "local", "remote", "no"),
+``allow_streamlocal_forwarding``, ``permit_open``, ``permit_listen``,
+``gateway_ports`` and ``permit_tunnel`` (see
+:class:`~blockssh.aio.forward_server.ForwardingPolicy`). A client key's
+``no-port-forwarding``, ``restrict``, ``permitopen=``, ``permitlisten=`` and
+``tunnel=`` options narrow what its sessions get.
+
+Agent forwarding is off unless ``agent_forwarding=True`` (AllowAgentForwarding);
+a session that asks then runs its process with ``SSH_AUTH_SOCK`` pointing at a
+private socket relayed to the client's agent (``no-agent-forwarding`` and a
+certificate without ``permit-agent-forwarding`` refuse it). User certificates
+log in with ``trusted_user_ca_keys`` (TrustedUserCAKeys; ``authorized_principals``
+as AuthorizedPrincipalsFile), and ``revoked_keys`` (RevokedKeys) refuses keys; both
+are :func:`~blockssh.aio.server.listen` options passed through.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from ..aio.forward_server import ForwardingPolicy
 from ..aio.server import SSHAcceptor, SSHServer, SSHServerConnection, listen
 from ..aio.session import SSHServerSession
 from ..exceptions import ConfigurationError
@@ -75,6 +92,10 @@ class ProcessServer(SSHServer):
         peer = self.conn.get_extra_info("peername") if self.conn is not None else None
         addr = peer[0] if isinstance(peer, tuple) and peer else None
         return self.policy.match_key(username, key, addr, time.time())
+
+    def validate_ca_certificate(self, username: str, cert: SSHCertificate) -> bool:
+        """A certificate from a trusted user CA logs in only as an allowed user."""
+        return self.policy.user_allowed(username)
 
     def password_auth_supported(self) -> bool:
         """Offered when a password checker was configured."""
@@ -130,6 +151,12 @@ async def start_server(
     subsystems: Mapping[str, SubsystemSpec] | None = None,
     allow_pty: bool = True,
     kill_grace: float = DEFAULT_KILL_GRACE,
+    allow_tcp_forwarding: str | bool = "no",
+    allow_streamlocal_forwarding: str | bool = "no",
+    permit_open: Sequence[str] | str = ("any",),
+    permit_listen: Sequence[str] | str = ("any",),
+    gateway_ports: str | bool = "no",
+    permit_tunnel: str | bool = "no",
     **listen_kwargs: Any,
 ) -> SSHAcceptor:
     """Start the ready server (see the module documentation); other keywords go to :func:`listen`.
@@ -146,7 +173,17 @@ async def start_server(
         password_checker=password_checker,
         allowed_users=allowed_users,
         kbdint=kbdint,
+        certificates=listen_kwargs.get("trusted_user_ca_keys") is not None,
     )
+    if "forwarding" not in listen_kwargs:
+        listen_kwargs["forwarding"] = ForwardingPolicy.from_options(
+            allow_tcp_forwarding=allow_tcp_forwarding,
+            allow_streamlocal_forwarding=allow_streamlocal_forwarding,
+            permit_open=permit_open,
+            permit_listen=permit_listen,
+            gateway_ports=gateway_ports,
+            permit_tunnel=permit_tunnel,
+        )
     options = ProcessOptions(
         shell=shell,
         cwd=cwd,

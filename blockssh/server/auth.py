@@ -107,6 +107,8 @@ class AuthPolicy:
     :class:`AuthorizedKeys`; ``password_checker``: see :func:`check_password`;
     ``allowed_users``: the user names accepted (None: any). Keyboard-interactive
     authentication asks for the password with one prompt when ``kbdint`` is true.
+    ``certificates``: user certificates from trusted CAs are a way in (``listen``'s
+    ``trusted_user_ca_keys``), so neither keys nor passwords are required.
     """
 
     def __init__(
@@ -116,9 +118,10 @@ class AuthPolicy:
         password_checker: PasswordChecker | None = None,
         allowed_users: Collection[str] | None = None,
         kbdint: bool = True,
+        certificates: bool = False,
     ) -> None:
-        if authorized_keys is None and password_checker is None:
-            raise ConfigurationError("the server needs authorized_keys, a password checker, or both")
+        if authorized_keys is None and password_checker is None and not certificates:
+            raise ConfigurationError("the server needs authorized_keys, a password checker, trusted user CAs, or both")
         self.keys = None if authorized_keys is None else AuthorizedKeysSource(authorized_keys)
         self.password_checker = password_checker
         self.allowed_users = None if allowed_users is None else frozenset(allowed_users)

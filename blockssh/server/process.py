@@ -405,6 +405,9 @@ class ProcessSession(SSHServerSession[bytes]):
                     pass
         if original is not None:
             env["SSH_ORIGINAL_COMMAND"] = original
+        agent_path = chan.get_extra_info("agent_path")  # set when this session asked for agent forwarding
+        if agent_path:
+            env["SSH_AUTH_SOCK"] = agent_path
         return env
 
     def _spawn(self, argv: list[str], *, executable: str, original: str | None, use_pty: bool) -> bool:

@@ -22,7 +22,7 @@ import socket
 import warnings
 from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aio.client import DEFAULT_CONNECT_TIMEOUT
 from ..aio.process import SSHCompletedProcess
@@ -33,6 +33,9 @@ from ._portal import portal
 from .channel import Channel
 from .file import ChannelFile, ChannelStderrFile, ChannelStdinFile
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .forward import ForwardHandle
 
 __all__ = [
     "SSHClient",
@@ -522,6 +525,33 @@ class SSHClient:
             chan.update_environment(environment)
         chan.invoke_shell()
         return chan
+
+    # -- port forwarding (blockssh/sync/forward.py) ---------------------------------
+
+    def forward_local_port(self, listen_host: str, listen_port: int, dest_host: str, dest_port: int) -> ForwardHandle:
+        """``ssh -L``: listen on ``listen_host``:``listen_port`` (0 picks one); forward to ``dest_host``:``dest_port``.
+
+        Returns a :class:`~blockssh.sync.forward.ForwardHandle` (``.port``, ``.close()``, a
+        context manager); the forwarding runs on blockssh's loop thread.
+        """
+        from .forward import forward_local_port
+
+        return forward_local_port(self._require(), listen_host, listen_port, dest_host, dest_port)
+
+    def forward_remote_port(self, listen_host: str, listen_port: int, dest_host: str, dest_port: int) -> ForwardHandle:
+        """``ssh -R``: the server listens on ``listen_host``:``listen_port``; we connect each to dest_host:dest_port.
+
+        Returns a :class:`~blockssh.sync.forward.ForwardHandle` whose ``port`` is the server's.
+        """
+        from .forward import forward_remote_port
+
+        return forward_remote_port(self._require(), listen_host, listen_port, dest_host, dest_port)
+
+    def forward_socks(self, listen_host: str = "127.0.0.1", listen_port: int = 0) -> ForwardHandle:
+        """``ssh -D``: a local SOCKS4/4a/5 proxy through the server; returns a ForwardHandle."""
+        from .forward import forward_socks
+
+        return forward_socks(self._require(), listen_host, listen_port)
 
     def open_sftp(self) -> Any:
         """An SFTP session on this connection (``SFTPClient``)."""

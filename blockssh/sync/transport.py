@@ -732,6 +732,32 @@ class Transport:
         ok, response = self._portal.call(conn.global_request(kind, body), self.channel_timeout, what="global_request")
         return Message(response) if ok else None
 
+    # -- port forwarding (blockssh/sync/forward.py) ---------------------------------
+
+    def request_port_forward(self, address: str, port: int, handler: Callable[..., Any] | None = None) -> int:
+        """Ask the server to listen on ``address``:``port`` (0: it picks); returns the bound port.
+
+        Each connection to it arrives as a :class:`Channel`: passed to
+        ``handler(channel, (origin_addr, origin_port), (server_addr, server_port))`` on a
+        worker thread (never the loop thread), or, without a handler, queued for
+        :meth:`accept`. A refusal raises :class:`SSHException`.
+        """
+        from .forward import remote_forwarding
+
+        return remote_forwarding(self).request(address, port, handler)
+
+    def cancel_port_forward(self, address: str, port: int) -> None:
+        """Ask the server to stop listening on ``address``:``port`` (what :meth:`request_port_forward` set up)."""
+        from .forward import remote_forwarding
+
+        remote_forwarding(self).cancel(address, port)
+
+    def accept(self, timeout: float | None = None) -> Channel | None:
+        """The next channel from a remote forward without a handler; None after ``timeout`` or once closed."""
+        from .forward import remote_forwarding
+
+        return remote_forwarding(self).accept(timeout)
+
     # -- SFTP ------------------------------------------------------------------
 
     def open_sftp_client(self) -> Any:
