@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import socketserver
+import threading
 import sys
 import tempfile
 from collections.abc import Callable
 from typing import TextIO
 
+from .aio.forward_server import ForwardingPolicy
 from .keys import generate_private_key
 from .keys.pkey import pkey_from_sshkey
 from .sftp import sftp_factory
@@ -56,6 +60,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             cwd=remote_root,
             env={"HISTFILE": "/dev/null"},
             subsystems={"sftp": sftp_factory(remote_root)},
+            forwarding=ForwardingPolicy(allow_tcp_forwarding="local", permit_open=("127.0.0.1:*",)),
         )
         with server:
             say("server", "listening on 127.0.0.1 (a free port) with a fresh Ed25519 host key")
@@ -76,6 +81,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                 _exec(client, say)
                 _shell(client, say)
                 _sftp(client, say, local_dir)
+                _forward(client, say)
         say("server", "closed")
     print("done.", file=out)
     return 0
@@ -129,3 +135,26 @@ def _sftp(client: SSHClient, say: Callable[[str, str], None], local_dir: str) ->
         f"put {SFTP_PAYLOAD_SIZE} bytes, got them back: SHA-256 {'matches' if same else 'DIFFERS'}\n"
         f"remote listing: {', '.join(listing)}",
     )
+
+
+class _UpperCaseHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(line.upper())
+
+
+def _forward(client: SSHClient, say: Callable[[str, str], None]) -> None:
+    """``ssh -L``: a local port, through the server, to a small TCP service next to it."""
+    service = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _UpperCaseHandler)
+    service.daemon_threads = True
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    try:
+        service_port = service.server_address[1]
+        with client.forward_local_port("127.0.0.1", 0, "127.0.0.1", service_port) as forward:
+            with socket.create_connection(("127.0.0.1", forward.port), timeout=10) as sock:
+                sock.sendall(b"through the tunnel\n")
+                reply = sock.makefile("rb").readline().decode().strip()
+        say("forward", f"local port -> server -> an upper-casing TCP service: sent 'through the tunnel', got '{reply}'")
+    finally:
+        service.shutdown()
+        service.server_close()
