@@ -13,9 +13,9 @@ import hashlib
 import os
 import socket
 import socketserver
-import threading
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
