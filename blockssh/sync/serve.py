@@ -6,6 +6,7 @@ the process; :func:`serve` returns once it listens.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -118,6 +119,8 @@ def _authorized(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith(("ssh-", "ecdsa-", "sk-")):
         import_public_key(value)  # validate now, with a clear error
         return AuthorizedKeys.from_text(value)
+    if isinstance(value, (str, os.PathLike)):
+        return os.path.expanduser(os.fspath(value))
     return value
 
 
