@@ -2,7 +2,9 @@
 
 ``--with-paramiko`` runs the very same code on paramiko, for comparison.
 
-    python demos/paramiko_script.py HOST [--with-paramiko] [--port ...] [--user ...] [--key ...]
+    python demos/paramiko_script.py [HOST] [--with-paramiko] [--port ...] [--user ...] [--key ...]
+
+Without HOST it runs against blockssh's embedded server.
 """
 
 from __future__ import annotations
@@ -58,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         import paramiko
     else:
         import blockssh as paramiko  # the one-line migration
-    script(paramiko, args.host or args.host_arg, args.port, args.user, args.key)
+    host, port, key = args.host or args.host_arg, args.port, args.key
+    if not host:
+        from _connect import embedded_server
+
+        host, (port, key) = "127.0.0.1", embedded_server()
+    script(paramiko, host, port, args.user, key)
     return 0
 
 
