@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,15 @@ from _connect import add_connection_args
 import blockssh
 from blockssh.keys import generate_private_key
 from blockssh.keys.pkey import pkey_from_sshkey
+
+
+def _listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 @contextmanager
@@ -40,7 +50,7 @@ def private_agent(use_existing: bool) -> Iterator[str]:
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not os.path.exists(path) and time.monotonic() < deadline:
+        while not _listening(path) and time.monotonic() < deadline:  # the file appears before listen()
             time.sleep(0.01)
         print(f"[agent]  started ssh-agent on {path}")
         yield path

@@ -599,11 +599,9 @@ class AgentListener:
         path = os.path.join(tmpdir, f"agent.{os.getpid()}")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            old_umask = os.umask(0o177)
-            try:
-                sock.bind(path)
-            finally:
-                os.umask(old_umask)
+            # No umask games (the umask is process-wide): the 0700 directory keeps others out
+            # until the socket's own mode is set.
+            sock.bind(path)
             os.chmod(path, 0o600)
             sock.listen(self.max_connections)
             sock.setblocking(False)

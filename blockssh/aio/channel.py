@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from ..exceptions import ChannelClosedError, ChannelException, SSHException
+from ..exceptions import ChannelClosedError, ChannelException
 from ..proto import requests as rq
 from ..proto.constants import ExtendedData
 from ..proto.events import ChannelRequest
@@ -727,4 +727,3 @@ class SSHTunTapChannel(SSHChannel[bytes]):
 def channel_open_error(code: int, reason: str) -> ChannelException:
     """The exception for a refused channel."""
     return ChannelException(code, reason or "channel open failed")
-

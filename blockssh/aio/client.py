@@ -179,6 +179,7 @@ class SSHClientConnection(SSHClientForwarding):
         self._handlers[ev.HostKeyReceived] = self._on_host_key
         self._agent_client: SSHAgentClient | None = None  # the agent used for authentication
         self._agent_forwarder: AgentForwarder | None = None
+        self._jump_connections: list[SSHClientConnection] = []  # jump hosts opened for tunnel=; closed with us
         if options.agent_forwarding:
             self.enable_agent_forwarding(options.agent_forward_path or options.agent_path)
 
@@ -209,6 +210,12 @@ class SSHClientConnection(SSHClientForwarding):
             return file_keys
         self._agent_client, agent_keys = await load_agent_keys(path, errors)
         return order_identities(agent_keys, file_keys, identities_only=self.options.identities_only)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed, and the jump hosts it opened (``tunnel=``) with it."""
+        await super().wait_closed()
+        for jump in list(self._jump_connections):
+            await jump.wait_closed()
 
     def _close_agent(self) -> None:
         agent, self._agent_client = self._agent_client, None
@@ -322,6 +329,8 @@ class SSHClientConnection(SSHClientForwarding):
         self._close_agent()
         if self._agent_forwarder is not None:
             self._agent_forwarder.close()
+        for jump in self._jump_connections:
+            jump.close()
         for task in (self._auth_task, self._host_key_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -595,7 +604,10 @@ class SSHClientConnection(SSHClientForwarding):
         )
 
     async def start_sftp_client(self, **kwargs: Any) -> Any:
-        """Open an SFTP session: a :class:`blockssh.sftp.SFTPClient` (keywords: :func:`blockssh.sftp.start_sftp_client`)."""
+        """Open an SFTP session: a :class:`blockssh.sftp.SFTPClient`.
+
+        Keywords are :func:`blockssh.sftp.start_sftp_client`'s.
+        """
         from ..sftp.client import start_sftp_client
 
         return await start_sftp_client(self, **kwargs)

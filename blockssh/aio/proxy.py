@@ -865,11 +865,9 @@ async def _connect_hops(options: SSHClientConnectionOptions) -> tuple[SSHClientC
 
 
 def _own(conn: SSHClientConnection, inner: SSHClientConnection) -> None:
-    """Close ``inner`` (a jump host) when ``conn`` (the connection through it) closes."""
-    transport = conn._transport  # noqa: SLF001
-    if isinstance(transport, ChannelTransport):
-        transport._owned.append(inner)  # noqa: SLF001
-    else:  # pragma: no cover - hops always run over a channel
+    """Close ``inner`` (a jump host) when ``conn`` (the connection through it) closes; wait for it too."""
+    conn._jump_connections.append(inner)  # noqa: SLF001 - closed and awaited with conn
+    if conn.is_closed():
         inner.close()
 
 
@@ -902,6 +900,8 @@ async def connect_tunneled(options: SSHClientConnectionOptions) -> SSHClientConn
             jump.close()
         raise
     conn = SSHClientConnection(options)
+    if owned:
+        conn._jump_connections.append(jump)  # noqa: SLF001 - closed and awaited with conn
     transport = ChannelTransport(
         sock.chan,
         conn,

@@ -142,6 +142,8 @@ class SSHClient:
         self._transport: Transport | None = None
         self._agent: Any = None
         self._portal = portal()
+        self._policy_set = False  # set_missing_host_key_policy was called (ssh_config must not override it)
+        self._jump_clients: list[SSHClient] = []  # ProxyJump hops opened for ssh_config; closed with us
 
     # -- host keys -------------------------------------------------------
 
@@ -186,6 +188,7 @@ class SSHClient:
         if isinstance(policy, type):
             policy = policy()
         self._policy = policy
+        self._policy_set = True
 
     def _log(self, level: int, msg: str) -> None:
         if self._transport is not None:
@@ -221,6 +224,7 @@ class SSHClient:
         gss_deleg_creds: bool = True,
         gss_host: str | None = None,
         gss_trust_dns: bool = True,
+        config: Any = None,
     ) -> Any:
         """Connect, check the host key and authenticate (paramiko 5.1's keywords and order).
 
@@ -235,7 +239,9 @@ class SSHClient:
             allow_agent: accepted; agent keys are used once blockssh's agent support is present.
             look_for_keys: try ``~/.ssh/id_rsa``, ``id_ecdsa``, ``id_ed25519``.
             compress: offer zlib compression.
-            sock: an already connected ``socket.socket`` to run SSH over.
+            sock: what to run SSH over instead of a new TCP connection: a connected socket, a
+                :class:`Channel` of another connection (a jump host's ``direct-tcpip`` channel),
+                a :class:`~blockssh.ProxyCommand`, or any object with ``send``/``recv``.
             banner_timeout: limit for the server's identification line (default 15 s).
             auth_timeout: limit for each authentication answer (default 30 s).
             channel_timeout: limit for channel opens and requests (default 3600 s).
@@ -249,6 +255,10 @@ class SSHClient:
             gss_deleg_creds: ignored.
             gss_host: ignored.
             gss_trust_dns: ignored.
+            config: apply ssh_config (docs/ssh-config.md): an :class:`~blockssh.SSHConfig`, a path,
+                or True for ``~/.ssh/config``. ``hostname`` is then looked up like ``ssh hostname``
+                (HostName, Port, User, IdentityFile, ProxyJump, ProxyCommand, known hosts files,
+                StrictHostKeyChecking, ...); arguments left at their defaults take the config's values.
 
         Raises:
             BadHostKeyException: the server's key differs from the known one.
@@ -260,6 +270,30 @@ class SSHClient:
         """
         if gss_auth or gss_kex:
             raise SSHException("GSS-API authentication is not supported")
+        if config is not None and config is not False:
+            from .proxy import connect_with_config
+
+            arguments = {
+                "hostname": hostname,
+                "port": port,
+                "username": username,
+                "password": password,
+                "pkey": pkey,
+                "key_filename": key_filename,
+                "timeout": timeout,
+                "allow_agent": allow_agent,
+                "look_for_keys": look_for_keys,
+                "compress": compress,
+                "sock": sock,
+                "banner_timeout": banner_timeout,
+                "auth_timeout": auth_timeout,
+                "channel_timeout": channel_timeout,
+                "passphrase": passphrase,
+                "disabled_algorithms": disabled_algorithms,
+                "transport_factory": transport_factory,
+                "auth_strategy": auth_strategy,
+            }
+            return connect_with_config(self, config, arguments)
         self._portal.check_not_loop_thread("SSHClient.connect")
         if sock is None:
             sock = _open_socket(hostname, port, timeout)
@@ -474,6 +508,9 @@ class SSHClient:
         if self._agent is not None:
             self._agent.close()
             self._agent = None
+        jumps, self._jump_clients = self._jump_clients, []
+        for jump in reversed(jumps):
+            jump.close()
 
     def __enter__(self) -> SSHClient:
         return self
@@ -598,22 +635,28 @@ def connect(
     known_hosts: str | None = None,
     keepalive_interval: float = 0.0,
     keepalive_count_max: int = 3,
+    config: Any = True,
     **kwargs: Any,
 ) -> SSHClient:
     """Connect and return a ready :class:`SSHClient` (blockssh extra).
 
-    The system known_hosts file (and ``known_hosts``, when given) is loaded; unknown hosts
-    are refused unless ``policy`` says otherwise. Keepalives start when
-    ``keepalive_interval`` is set. Other keywords are :meth:`SSHClient.connect`'s.
+    ``~/.ssh/config`` is applied (``config``: True, an :class:`~blockssh.SSHConfig`, a path, or
+    False to skip it): ``hostname`` may be a ``Host`` alias, and its known hosts files,
+    StrictHostKeyChecking, ProxyJump and the rest apply (docs/ssh-config.md). Without a config
+    the system known_hosts file is loaded. ``known_hosts``, when given, is loaded too (and then
+    replaces the config's files); unknown hosts are refused unless ``policy`` (or the config's
+    StrictHostKeyChecking) says otherwise. Keepalives start when ``keepalive_interval`` is set.
+    Other keywords are :meth:`SSHClient.connect`'s.
     """
     client = SSHClient()
-    client.load_system_host_keys()
+    if config is None or config is False:
+        client.load_system_host_keys()
     if known_hosts is not None:
         client.load_host_keys(known_hosts)
     if policy is not None:
         client.set_missing_host_key_policy(policy)
     try:
-        client.connect(hostname, port, **kwargs)
+        client.connect(hostname, port, config=config, **kwargs)
         if keepalive_interval:
             client._require().set_keepalive(keepalive_interval, keepalive_count_max)  # noqa: SLF001
     except BaseException:

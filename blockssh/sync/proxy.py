@@ -186,7 +186,7 @@ def _host_keys_from_config(client: SSHClient, rc: ResolvedConfig) -> None:
     from .client import AutoAddPolicy, RejectPolicy
 
     caller_keys = client._host_keys_filename is not None or len(client._host_keys) > 0  # noqa: SLF001
-    policy_set = getattr(client, "_policy_set", False)
+    policy_set = client._policy_set  # noqa: SLF001
     adds = rc.strict_host_key_checking in ("no", "off", "accept-new") and not policy_set
     if not caller_keys:
         files = [os.path.expanduser(f) for f in rc.user_known_hosts_files]
@@ -194,10 +194,10 @@ def _host_keys_from_config(client: SSHClient, rc: ResolvedConfig) -> None:
             if index == 0 and adds:
                 _touch(path)  # new keys are saved here (ssh creates the file too)
             if os.path.exists(path):
-                if index == 0:
-                    client.load_host_keys(path)
+                if index == 0 and adds:
+                    client.load_host_keys(path)  # AutoAddPolicy saves new keys here
                 else:
-                    client.load_system_host_keys(path)
+                    client.load_system_host_keys(path)  # read only, as paramiko treats system keys
         for path in rc.global_known_hosts_files:
             if os.path.exists(path):
                 client.load_system_host_keys(path)
@@ -215,8 +215,7 @@ def _jump_sock(
     depth = _jump_depth.get()
     if depth + len(rc.proxy_jump) > DEFAULT_MAX_JUMP_HOPS:
         raise ConfigurationError(f"more than {DEFAULT_MAX_JUMP_HOPS} jump hosts (is there a ProxyJump loop?)")
-    jumps: list[SSHClient] = getattr(client, "_jump_clients", None) or []
-    client._jump_clients = jumps  # type: ignore[attr-defined]  # noqa: SLF001 - closed with the client
+    jumps = client._jump_clients  # noqa: SLF001 - closed with the client
     # Where each hop's channel leads: the next hop's real address, then the target's.
     destinations = [resolve_host(cfg, h.host, user=h.user, port=h.port) for h in rc.proxy_jump[1:]]
     addresses = [(d.hostname, d.port) for d in destinations] + [(rc.hostname, rc.port)]
@@ -229,7 +228,7 @@ def _jump_sock(
             if client._host_keys_filename is not None or len(client._host_keys):  # noqa: SLF001
                 jump._host_keys = client._host_keys  # noqa: SLF001
                 jump._host_keys_filename = client._host_keys_filename  # noqa: SLF001
-            if getattr(client, "_policy_set", False):
+            if client._policy_set:  # noqa: SLF001
                 jump.set_missing_host_key_policy(client._policy)  # noqa: SLF001
             jumps.append(jump)
             jump.connect(

@@ -172,7 +172,9 @@ class Transport:
 
     Args:
         sock: a connected ``socket.socket``, a ``(host, port)`` tuple or a ``"host[:port]"``
-            string (the constructor then connects, trying every address).
+            string (the constructor then connects, trying every address); or what SSH can run
+            over: a :class:`Channel` of another connection (``open_channel("direct-tcpip", ...)``,
+            a jump host), a :class:`~blockssh.ProxyCommand`, any object with ``send``/``recv``.
         default_window_size: the receive window of new channels.
         default_max_packet_size: the largest data packet we accept on new channels.
         disabled_algorithms: paramiko's ``{"ciphers": [...], "kex": [...], ...}`` mapping.
@@ -304,17 +306,16 @@ class Transport:
         exchange (default :attr:`handshake_timeout`); unlike paramiko, running past it raises
         ``socket.timeout`` instead of returning with the negotiation unfinished.
         """
-        if not isinstance(self.sock, socket.socket):
-            raise SSHException(
-                f"blockssh cannot run SSH over a {type(self.sock).__name__} yet: pass a connected socket, "
-                "(host, port) or 'host:port' (ProxyCommand and channel sockets arrive with the forwarding feature)"
-            )
+        from .proxy import aio_sock
+
         with self._lock:
             if self._conn is not None:
                 raise SSHException("the transport has already been started")
         self._portal.check_not_loop_thread("Transport.start_client")
         options = self._options(timeout if timeout is not None else self.handshake_timeout)
-        coro = connect_with_options(options, sock=self.sock)
+        # A socket, a blockssh Channel (a jump host's direct-tcpip channel), a ProxyCommand, or
+        # any object with send/recv: see blockssh.sync.proxy.aio_sock.
+        coro = connect_with_options(options, sock=aio_sock(self.sock))
         if event is not None:
             future = self._portal.submit(coro)
 
@@ -659,10 +660,13 @@ class Transport:
             chan, _ = await conn.open_raw_channel(
                 "session", b"", lambda: bridge, window=window, max_packet=max_packet, timeout=wait
             )
+            from ..aio.agent import request_agent_forwarding
             from ..aio.channel import SSHClientChannel
 
             assert isinstance(chan, SSHClientChannel)
             try:
+                if conn.agent_forwarding:  # ForwardAgent from ssh_config
+                    request_agent_forwarding(chan)
                 if get_pty and not await chan.request_pty("vt100", 80, 24, 0, 0):
                     raise SSHException("the server refused the pty request")
                 if environment:
@@ -796,8 +800,9 @@ class Transport:
         """Close the connection (sends DISCONNECT). Never blocks for long; idempotent."""
         conn = self._conn
         if conn is None:
-            if isinstance(self.sock, socket.socket):
-                self.sock.close()
+            close = getattr(self.sock, "close", None)
+            if close is not None:  # a socket, a Channel or a ProxyCommand that never carried SSH
+                close()
             return
         if conn.is_closed():
             return

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +20,15 @@ __all__ = ["SSH_AGENT", "agent_env", "keygen", "running_agent", "ssh_add", "ssh_
 SSH_AGENT = shutil.which("ssh-agent")
 SSH_ADD = shutil.which("ssh-add")
 TOOL_TIMEOUT = 20.0
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 @contextlib.contextmanager
@@ -37,7 +47,7 @@ def running_agent() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not os.path.exists(path):
+        while not _accepts(path):  # the socket file appears before ssh-agent listens on it
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("ssh-agent did not start")
             time.sleep(0.01)

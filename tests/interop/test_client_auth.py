@@ -214,7 +214,6 @@ def test_encrypted_key_without_passphrase(sshd: SSHD) -> None:
     assert time.monotonic() - start < 10
 
 
-
 def test_wrong_passphrase_is_reported(sshd: SSHD) -> None:
     """The only key cannot be decrypted with the given passphrase: the error must say so."""
 
