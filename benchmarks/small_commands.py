@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import warnings
@@ -26,18 +27,34 @@ import blockssh
 import blockssh.aio
 
 COMMAND = "true"
-Run = tuple[float, float]  # (wall seconds, this process's CPU seconds)
+Run = tuple[float, float, float]  # (wall seconds, this process's CPU seconds, whole machine's CPU seconds)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds spent by every process on the machine so far (Linux ``/proc/stat``; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class Timing:
-    """Wall-clock and CPU seconds of one run."""
+    """Wall-clock, this process's CPU and the whole machine's CPU seconds of one run."""
 
     def __init__(self) -> None:
         self.wall0 = time.perf_counter()
         self.cpu0 = time.process_time()
+        self.machine0 = machine_cpu_seconds()
 
     def done(self) -> Run:
-        return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
+        return (
+            time.perf_counter() - self.wall0,
+            time.process_time() - self.cpu0,
+            machine_cpu_seconds() - self.machine0,
+        )
 
 
 # -- blocking clients (blockssh and paramiko run the same code) ------------------------------
@@ -172,17 +189,19 @@ class Results:
         self.rate: dict[str, float] = {}
         self.spread: dict[str, str] = {}
         self.cpu: dict[str, float] = {}
+        self.others: dict[str, float] = {}
 
     def record(self, name: str, runs: list[Run], failures: int = 0) -> None:
         if not runs:
             print(f"  {name}: every run failed")
             return
-        per_second = [self.n / wall for wall, _ in runs]
+        per_second = [self.n / wall for wall, _, _ in runs]
         self.rate[name] = statistics.median(per_second)
         self.spread[name] = f"{min(per_second):.0f}-{max(per_second):.0f}" + (
             f" ({failures} failed)" if failures else ""
         )
-        self.cpu[name] = statistics.median(cpu * 1000 / self.n for _, cpu in runs)
+        self.cpu[name] = statistics.median(cpu * 1000 / self.n for _, cpu, _ in runs)
+        self.others[name] = statistics.median((machine - cpu) * 1000 / self.n for _, cpu, machine in runs)
 
     def ratio(self, a: str, b: str) -> str | None:
         if a in self.rate and b in self.rate:
@@ -238,10 +257,17 @@ def main() -> None:
         results.record(name, timings, failed)
 
     print(f"{n} x exec {COMMAND!r} on one connection to OpenSSH sshd on 127.0.0.1, median of {args.runs} runs")
-    print("(client CPU: this process only; sshd and the commands run in other processes)")
-    print(f"{'client':36} {'commands/s':>11} {'range':>20} {'client CPU ms/cmd':>18}")
+    cores = os.cpu_count() or 1
+    print(
+        "(client CPU: this process; server CPU: every other process on the machine, i.e. sshd and the\n"
+        f" commands it starts; ceiling: {cores} CPUs / server CPU per command, the rate even a client\n"
+        " costing nothing could not pass on this machine)"
+    )
+    print(f"{'client':36} {'commands/s':>11} {'range':>20} {'client CPU ms':>14} {'server CPU ms':>14} {'ceiling':>8}")
     for name, rate in results.rate.items():
-        print(f"{name:36} {rate:11.0f} {results.spread[name]:>20} {results.cpu[name]:18.2f}")
+        others = results.others[name]
+        ceiling = f"{cores * 1000 / others:8.0f}" if others > 0 else f"{'-':>8}"
+        print(f"{name:36} {rate:11.0f} {results.spread[name]:>20} {results.cpu[name]:14.2f} {others:14.2f} {ceiling}")
     for pair in (
         ("blockssh sequential", "paramiko sequential"),
         (f"blockssh {threads} threads", f"paramiko {threads} threads"),
