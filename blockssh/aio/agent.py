@@ -10,8 +10,11 @@ Agent forwarding is off by default on both sides (a forwarded agent can be used
 by anyone with root on the server for as long as the session lasts):
 
 - client: :class:`AgentForwarder` answers the server's ``auth-agent@openssh.com``
-  channels by relaying them to the local agent; it exists only when the client
-  asked for forwarding (``connect(agent_forwarding=True)``).
+  channels by relaying them to the local agent (or, with a ``session_factory``,
+  by handing them to a session of the caller's: paramiko's
+  ``Channel.request_forward_agent(handler)``); it exists only when the client
+  asked for forwarding (``connect(agent_forwarding=True)``,
+  ``enable_agent_forwarding``, ``accept_agent_channels``).
 - server: :class:`AgentListener` is a UNIX socket in a private directory (0700,
   the socket 0600) whose connections become ``auth-agent@openssh.com`` channels
   to the client; sessions that requested forwarding see it as ``SSH_AUTH_SOCK``.
@@ -30,7 +33,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import KeyImportError
@@ -55,6 +58,7 @@ from ..proto import events as ev
 from ..proto.constants import ChannelOpenFailure
 from ..proto.wire import Reader, string
 from .channel import SSHChannel
+from .forward import accept_from_factory
 from .session import SSHSession
 
 if TYPE_CHECKING:
@@ -489,11 +493,15 @@ class AgentForwarder:
         conn: SSHConnection,
         path: str | None,
         *,
+        session_factory: Callable[[], Any] | None = None,
         connect_timeout: float | None = DEFAULT_AGENT_CONNECT_TIMEOUT,
         max_connections: int = DEFAULT_MAX_AGENT_CONNECTIONS,
     ) -> None:
         self._conn = conn
         self.path = path
+        #: When set, channels are not relayed to ``path``: each is accepted with ``session_factory()``'s
+        #: session (or an awaitable of one; None refuses it), which speaks the agent protocol itself.
+        self.session_factory = session_factory
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self._relays: set[_Relay] = set()
@@ -501,9 +509,11 @@ class AgentForwarder:
         self._closed = False
 
     def channel_requested(self, event: ev.ChannelOpenRequest) -> None:
-        """Answer one ``auth-agent@openssh.com`` open: connect to the agent, then confirm (or refuse)."""
-        core = self._conn._core  # noqa: SLF001 - the forwarder is the connection's helper
-        if self._closed or not self.path:
+        """Answer one ``auth-agent@openssh.com`` open: connect to the agent (or ask the factory), then confirm."""
+        conn = self._conn
+        core = conn._core  # noqa: SLF001 - the forwarder is the connection's helper
+        factory = self.session_factory
+        if self._closed or (not self.path and factory is None):
             core.reject_channel(event.channel, ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, "agent forwarding off")
             self._conn._schedule_flush()  # noqa: SLF001
             return
@@ -511,7 +521,14 @@ class AgentForwarder:
             core.reject_channel(event.channel, ChannelOpenFailure.RESOURCE_SHORTAGE, "too many agent connections")
             self._conn._schedule_flush()  # noqa: SLF001
             return
-        task = self._conn.loop.create_task(self._open(event))
+        if factory is not None:
+
+            def make(chan_id: int) -> SSHChannel[Any]:
+                return SSHChannel(conn, chan_id, AGENT_CHANNEL)
+
+            task = conn.loop.create_task(accept_from_factory(conn, event.channel, make, factory))
+        else:
+            task = conn.loop.create_task(self._open(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -179,6 +179,7 @@ class SSHClientConnection(SSHClientForwarding):
         self._handlers[ev.HostKeyReceived] = self._on_host_key
         self._agent_client: SSHAgentClient | None = None  # the agent used for authentication
         self._agent_forwarder: AgentForwarder | None = None
+        self._agent_for_sessions = False  # new sessions send auth-agent-req (enable_agent_forwarding)
         self._jump_connections: list[SSHClientConnection] = []  # jump hosts opened for tunnel=; closed with us
         if options.agent_forwarding:
             self.enable_agent_forwarding(options.agent_forward_path or options.agent_path)
@@ -191,16 +192,32 @@ class SSHClientConnection(SSHClientForwarding):
         Sessions created afterwards ask the server to forward the agent. Off by default:
         whoever has root on the server can use a forwarded agent while the session lasts.
         """
+        forwarder = self._agent_channels()
+        if path is not None or forwarder.session_factory is not None:
+            forwarder.path = path or default_agent_path()
+        forwarder.session_factory = None
+        self._agent_for_sessions = True
+
+    def accept_agent_channels(self, session_factory: Callable[[], Any]) -> None:
+        """Hand the server's agent channels to ``session_factory()``'s sessions instead of the local agent.
+
+        The session (or an awaitable of one; None refuses the channel) speaks the agent
+        protocol itself. Unlike :meth:`enable_agent_forwarding`, new sessions do not ask
+        for forwarding: send ``auth-agent-req@openssh.com`` on the channels that should
+        have it. Replaces a relay set up by :meth:`enable_agent_forwarding` (and back).
+        """
+        self._agent_channels().session_factory = session_factory
+
+    def _agent_channels(self) -> AgentForwarder:
         if self._agent_forwarder is None:
-            self._agent_forwarder = AgentForwarder(self, path or default_agent_path())
+            self._agent_forwarder = AgentForwarder(self, default_agent_path())
             self._channel_openers[AGENT_CHANNEL] = self._agent_forwarder.channel_requested
-        elif path is not None:
-            self._agent_forwarder.path = path
+        return self._agent_forwarder
 
     @property
     def agent_forwarding(self) -> bool:
         """True when sessions ask the server to forward our agent."""
-        return self._agent_forwarder is not None
+        return self._agent_for_sessions
 
     async def _gather_client_keys(self, errors: list[tuple[str, BaseException, bool]]) -> list[Any]:
         """The identities to offer: agent keys (OpenSSH's order, see :func:`order_identities`), then key files."""
@@ -527,7 +544,7 @@ class SSHClientConnection(SSHClientForwarding):
             session_factory, encoding=encoding, errors=errors, window=window, max_packet=max_packet, timeout=timeout
         )
         try:
-            if self._agent_forwarder is not None:
+            if self._agent_for_sessions:
                 request_agent_forwarding(chan)
             if env:
                 chan.set_environment(env)

@@ -58,6 +58,7 @@ __all__ = [
     "SSHStreamWriter",
     "accept_channel_with_session",
     "accept_by_connecting",
+    "accept_from_factory",
     "check_port",
     "open_channel_with_session",
 ]
@@ -194,6 +195,29 @@ def accept_channel_with_session(
     chan._set_session(session)  # noqa: SLF001
     session.session_started()
     return chan
+
+
+async def accept_from_factory(
+    conn: SSHConnection,
+    chan_id: int,
+    chan_factory: Callable[[int], SSHChannel[Any]],
+    session_factory: Callable[..., Any],
+    *args: Any,
+) -> None:
+    """Confirm a channel the peer asked for with ``session_factory(*args)``'s session, or refuse it.
+
+    The factory returns a session (or an awaitable of one); None, False or an exception
+    (logged) refuses the channel.
+    """
+    try:
+        session = await call_maybe_async(session_factory, *args)
+    except Exception:  # noqa: BLE001 - the channel is refused, the error logged
+        logger.exception("session factory for an incoming channel failed")
+        session = None
+    if not isinstance(session, SSHSession):
+        refuse_channel(conn, chan_id, ChannelOpenFailure.CONNECT_FAILED, "connection refused")
+        return
+    accept_channel_with_session(conn, chan_id, chan_factory, session)
 
 
 def refuse_channel(conn: SSHConnection, chan_id: int, code: int, reason: str) -> None:
@@ -646,9 +670,13 @@ class SSHLocalListener(SSHListener):
         """Connections accepted and still open."""
         return len(self._live)
 
-    def _do_close(self) -> None:
+    def stop_accepting(self) -> None:
+        """Close the listening sockets only: connections being opened now go on (:meth:`close` drops them)."""
         for server in self._servers:
             server.close()
+
+    def _do_close(self) -> None:
+        self.stop_accepting()
         for task in list(self._tasks):  # opens still waiting: their sockets are dropped
             task.cancel()
         if self._path is not None:

@@ -44,13 +44,11 @@ from .forward import (
     SSHStreamSession,
     SSHStreamWriter,
     accept_by_connecting,
-    accept_channel_with_session,
-    call_maybe_async,
+    accept_from_factory,
     check_host,
     check_path,
     check_port,
     local_opener,
-    logger,
     open_channel_with_session,
     peer_address,
     refuse_channel,
@@ -61,7 +59,7 @@ from .forward import (
 from .session import SSHSession, SSHTunTapSession
 from .socks import DEFAULT_SOCKS_HANDSHAKE_TIMEOUT, socks_listener
 from .tuntap import LAYER2, LAYER3, TunTapDeviceSession, encode_tun_open, open_tun_device
-from .x11 import X11ClientForwarding
+from .x11 import MIT_COOKIE, X11ChannelForwarding, X11ClientForwarding, X11Forwarding
 
 __all__ = ["SSHClientForwarding", "SSHRemoteListener", "SSHTunnel"]
 
@@ -166,7 +164,7 @@ class SSHClientForwarding(SSHConnection):
         self._remote_paths: dict[str, SSHRemoteListener] = {}
         self._listeners: set[SSHListener] = set()
         self._fwd_tasks: set[asyncio.Task[Any]] = set()
-        self._x11: X11ClientForwarding | None = None
+        self._x11: X11Forwarding | None = None
         self._channel_openers["forwarded-tcpip"] = self._on_forwarded_tcpip
         self._channel_openers["forwarded-streamlocal@openssh.com"] = self._on_forwarded_streamlocal
         self._channel_openers["x11"] = self._on_x11_open
@@ -370,27 +368,10 @@ class SSHClientForwarding(SSHConnection):
                 )
                 return chan
 
-            spawn(self._fwd_tasks, self._accept_from_factory(chan_id, make, session_factory, orig_host, orig_port))
+            spawn(self._fwd_tasks, accept_from_factory(self, chan_id, make, session_factory, orig_host, orig_port))
 
         listener.append(await self._request_remote_port(listen_host, listen_port, handler))
         return listener[0]
-
-    async def _accept_from_factory(
-        self,
-        chan_id: int,
-        make: Callable[[int], SSHChannel[Any]],
-        factory: Callable[..., Any],
-        *args: Any,
-    ) -> None:
-        try:
-            session = await call_maybe_async(factory, *args)
-        except Exception:  # noqa: BLE001 - the connection is refused, the error logged
-            logger.exception("session factory for an incoming forwarded connection failed")
-            session = None
-        if not isinstance(session, SSHSession):
-            refuse_channel(self, chan_id, ChannelOpenFailure.CONNECT_FAILED, "connection refused")
-            return
-        accept_channel_with_session(self, chan_id, make, session)
 
     async def start_server(
         self,
@@ -608,7 +589,7 @@ class SSHClientForwarding(SSHConnection):
 
         def handler(chan_id: int, orig_host: str, orig_port: int) -> None:
             make = self._unix_chan(listen_path, "forwarded-streamlocal@openssh.com", encoding=encoding, errors=errors)
-            spawn(self._fwd_tasks, self._accept_from_factory(chan_id, make, session_factory))
+            spawn(self._fwd_tasks, accept_from_factory(self, chan_id, make, session_factory))
 
         return await self._request_remote_path(listen_path, handler)
 
@@ -759,18 +740,53 @@ class SSHClientForwarding(SSHConnection):
         *,
         single_connection: bool = False,
         screen: int | None = None,
+        session_factory: Callable[[str, int], Any] | None = None,
+        auth_protocol: str = MIT_COOKIE,
+        auth_cookie: str | None = None,
     ) -> bool:
         """Ask for X11 forwarding on a session channel before starting its command or shell.
 
         ``display`` defaults to ``$DISPLAY`` and ``auth_path`` to ``$XAUTHORITY``.
         Returns whether the server accepted. Raises :class:`X11Error` without a
         usable display. One display per connection: later requests reuse the first one's.
+
+        With ``session_factory`` no display is used: each ``x11`` channel the server
+        opens is accepted with ``session_factory(orig_host, orig_port)``'s session (an
+        :class:`SSHTCPSession`, an awaitable of one, or None to refuse), which gets the
+        X client's raw stream, connection setup and cookie included (see
+        :class:`~blockssh.aio.x11.X11ChannelForwarding`). The server is given
+        ``auth_protocol`` and ``auth_cookie`` (hex text; default 16 random bytes), both
+        readable as :attr:`x11_auth`. A later request of this kind replaces the
+        factory and the cookie. The two modes do not mix on one connection
+        (:class:`ConfigurationError`).
         """
         if not isinstance(chan, SSHClientChannel):
             raise ConfigurationError("X11 forwarding is requested on a session channel")
-        if self._x11 is None:
+        if session_factory is not None:
+            if display is not None or auth_path is not None:
+                raise ConfigurationError("X11 forwarding to a session_factory takes no display or auth_path")
+            if isinstance(self._x11, X11ClientForwarding):
+                raise ConfigurationError("X11 forwarding on this connection already relays to a display")
+            state = X11ChannelForwarding(
+                session_factory,
+                auth_protocol,
+                auth_cookie,
+                single_connection=single_connection,
+                screen=screen or 0,
+            )
+            if self._x11 is not None:
+                state.tasks = self._x11.tasks  # channels still being accepted stay tied to the connection
+            self._x11 = state
+        elif isinstance(self._x11, X11ChannelForwarding):
+            raise ConfigurationError("X11 forwarding on this connection already hands channels to a session_factory")
+        elif self._x11 is None:
             self._x11 = X11ClientForwarding.from_environment(display, auth_path, single_connection=single_connection)
         return await chan.request("x11-req", self._x11.request_data(screen))
+
+    @property
+    def x11_auth(self) -> tuple[str, str] | None:
+        """``(protocol, hex cookie)`` given to the server by :meth:`request_x11_forwarding` (None before)."""
+        return None if self._x11 is None else self._x11.auth
 
     def _on_x11_open(self, event: ev.ChannelOpenRequest) -> None:
         if self._x11 is None:

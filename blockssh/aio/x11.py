@@ -11,6 +11,11 @@ fake cookie, which is swapped for the real one from ``$XAUTHORITY`` (or
 the channel, so a server cannot use the display without the cookie it was
 given. ``x11`` channels that nobody asked for are refused.
 
+Client, second mode (:class:`X11ChannelForwarding`, what paramiko's
+``Channel.request_x11`` does): ``request_x11_forwarding(...,
+session_factory=...)`` relays to no display; each ``x11`` channel is handed
+to a session from the factory, raw (cookie check and relaying are its job).
+
 Server: a session accepts ``x11-req`` in
 :meth:`~blockssh.aio.session.SSHServerSession.x11_requested`, then
 :func:`start_x11_listener` listens on the first free display number from
@@ -45,6 +50,7 @@ from .forward import (
     SSHListener,
     SSHLocalListener,
     accept_by_connecting,
+    accept_from_factory,
     local_opener,
     logger,
     peer_address,
@@ -61,6 +67,8 @@ __all__ = [
     "DEFAULT_DISPLAY_OFFSET",
     "DEFAULT_MAX_DISPLAYS",
     "X11Display",
+    "X11ChannelForwarding",
+    "X11Forwarding",
     "X11ClientForwarding",
     "X11Listener",
     "X11Error",
@@ -239,8 +247,50 @@ class X11AuthSession(SSHForwardSession):
             super().data_received(rewritten, datatype)
 
 
-class X11ClientForwarding:
-    """One connection's X11 forwarding state (client side): the display, the real and the fake cookie."""
+class X11Forwarding:
+    """Client side, both modes: the cookie the server is given, single-connection, accepting ``x11`` channels."""
+
+    def __init__(self, auth: tuple[str, str], *, single_connection: bool, screen: int) -> None:
+        self.auth = auth  # (protocol, hex cookie) as sent in x11-req
+        self.single_connection = single_connection
+        self.screen = screen
+        self.used = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def request_data(self, screen: int | None = None) -> bytes:
+        """The data of our ``x11-req``."""
+        number = self.screen if screen is None else screen
+        return boolean(self.single_connection) + string(self.auth[0]) + string(self.auth[1]) + uint32(number)
+
+    def on_channel_open(self, conn: SSHConnection, event: ChannelOpenRequest) -> None:
+        """The server opened an ``x11`` channel: refuse it past a single connection, else accept it."""
+        if self.single_connection and self.used:
+            refuse_channel(conn, event.channel, ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, "X11 already used")
+            return
+        self.used = True
+        try:
+            r = Reader(event.data)
+            orig_host = r.get_text() if r.remaining else ""
+            orig_port = r.get_uint32() if r.remaining else 0
+        except SSHException:
+            refuse_channel(conn, event.channel, ChannelOpenFailure.CONNECT_FAILED, "malformed x11 open")
+            return
+
+        def make(chan_id: int) -> SSHTCPChannel[Any]:
+            chan: SSHTCPChannel[Any] = SSHTCPChannel(conn, chan_id, "x11")
+            chan._extra["remote_peername"] = (orig_host, orig_port)  # noqa: SLF001
+            return chan
+
+        self._accept(conn, event.channel, make, orig_host, orig_port)
+
+    def _accept(
+        self, conn: SSHConnection, chan_id: int, make: Callable[[int], SSHChannel[Any]], orig_host: str, orig_port: int
+    ) -> None:
+        raise NotImplementedError
+
+
+class X11ClientForwarding(X11Forwarding):
+    """One connection's X11 forwarding to a local display (client side): the display, the real and the fake cookie."""
 
     def __init__(
         self,
@@ -250,14 +300,13 @@ class X11ClientForwarding:
         single_connection: bool = False,
         connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
+        cookie_len = len(real[1]) if real is not None and real[1] else 16
+        fake = (MIT_COOKIE, secrets.token_bytes(cookie_len))
+        super().__init__((fake[0], fake[1].hex()), single_connection=single_connection, screen=display.screen)
         self.display = display
         self.real = real
-        cookie_len = len(real[1]) if real is not None and real[1] else 16
-        self.fake = (MIT_COOKIE, secrets.token_bytes(cookie_len))
-        self.single_connection = single_connection
+        self.fake = fake
         self.connect_timeout = connect_timeout
-        self.used = False
-        self.tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def from_environment(
@@ -270,30 +319,11 @@ class X11ClientForwarding:
         parsed = parse_display(name)
         return cls(parsed, read_xauthority(parsed, auth_path), single_connection=single_connection)
 
-    def request_data(self, screen: int | None = None) -> bytes:
-        """The data of our ``x11-req``."""
-        number = self.display.screen if screen is None else screen
-        return boolean(self.single_connection) + string(self.fake[0]) + string(self.fake[1].hex()) + uint32(number)
-
-    def on_channel_open(self, conn: SSHConnection, event: ChannelOpenRequest) -> None:
-        """The server opened an ``x11`` channel: connect it to the display."""
-        if self.single_connection and self.used:
-            refuse_channel(conn, event.channel, ChannelOpenFailure.ADMINISTRATIVELY_PROHIBITED, "X11 already used")
-            return
-        self.used = True
-        try:
-            r = Reader(event.data)
-            orig_host = r.get_text() if r.remaining else ""
-            orig_port = r.get_uint32() if r.remaining else 0
-        except SSHException:
-            refuse_channel(conn, event.channel, ChannelOpenFailure.CONNECT_FAILED, "malformed x11 open")
-            return
+    def _accept(
+        self, conn: SSHConnection, chan_id: int, make: Callable[[int], SSHChannel[Any]], orig_host: str, orig_port: int
+    ) -> None:
+        """Connect the channel to the display; the X client's setup must carry the fake cookie."""
         display = self.display
-
-        def make(chan_id: int) -> SSHTCPChannel[Any]:
-            chan: SSHTCPChannel[Any] = SSHTCPChannel(conn, chan_id, "x11")
-            chan._extra["remote_peername"] = (orig_host, orig_port)  # noqa: SLF001
-            return chan
 
         async def connect(factory: Callable[[], SocketHalf]) -> Any:
             loop = asyncio.get_running_loop()
@@ -306,7 +336,7 @@ class X11ClientForwarding:
             self.tasks,
             accept_by_connecting(
                 conn,
-                event.channel,
+                chan_id,
                 make,
                 connect,
                 what=f"X11 display {display.path or f'{display.host}:{display.number}'}",
@@ -314,6 +344,38 @@ class X11ClientForwarding:
                 session_factory=lambda sock: X11AuthSession(sock, self.fake, self.real),
             ),
         )
+
+
+class X11ChannelForwarding(X11Forwarding):
+    """X11 forwarding that hands each ``x11`` channel to a session instead of a display (paramiko's model).
+
+    ``session_factory(orig_host, orig_port)`` returns the session for one channel (or an
+    awaitable of one; None refuses it). The session sees the X client's raw stream, its
+    connection setup and cookie included: checking the cookie is up to it. The server is
+    given ``auth_protocol`` and ``auth_cookie`` (hex text; default: 16 random bytes).
+    """
+
+    def __init__(
+        self,
+        session_factory: Callable[[str, int], Any],
+        auth_protocol: str = MIT_COOKIE,
+        auth_cookie: str | None = None,
+        *,
+        single_connection: bool = False,
+        screen: int = 0,
+    ) -> None:
+        if not isinstance(auth_protocol, str) or not auth_protocol:
+            raise ConfigurationError(f"invalid X11 authentication protocol {auth_protocol!r}")
+        cookie = secrets.token_hex(16) if auth_cookie is None else auth_cookie
+        if not isinstance(cookie, str) or not cookie:
+            raise ConfigurationError("the X11 authentication cookie must be non-empty text (hex)")
+        super().__init__((auth_protocol, cookie), single_connection=single_connection, screen=screen)
+        self.session_factory = session_factory
+
+    def _accept(
+        self, conn: SSHConnection, chan_id: int, make: Callable[[int], SSHChannel[Any]], orig_host: str, orig_port: int
+    ) -> None:
+        spawn(self.tasks, accept_from_factory(conn, chan_id, make, self.session_factory, orig_host, orig_port))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,20 +425,19 @@ async def start_x11_listener(
 
     Each X client that connects gets an ``x11`` channel to the client
     (originator address and port in the open request). With
-    ``single_connection`` the listener closes after the first one. Raises
+    ``single_connection`` it stops listening after the first one. Raises
     :class:`X11Error` when no display number is free.
     """
     if not 0 <= display_offset < max_displays <= 65536 - X11_BASE_PORT:
         raise ConfigurationError(f"invalid X11 display range {display_offset}..{max_displays}")
-    holder: list[X11Listener] = []
 
     def make(chan_id: int) -> SSHChannel[Any]:
         return SSHTCPChannel(conn, chan_id, "x11")
 
     def extra_for(sock: SocketHalf) -> bytes:
         orig_host, orig_port = peer_address(sock)
-        if single_connection and holder:
-            holder[0].close()
+        if single_connection:  # no more X clients; this one's channel is being opened (close() would drop it)
+            inner.stop_accepting()
         return string(orig_host) + uint32(orig_port)
 
     inner = SSHLocalListener(local_opener(conn, "x11", extra_for, make), what="X11 connection")
@@ -385,7 +446,5 @@ async def start_x11_listener(
             await inner.listen_tcp(host, X11_BASE_PORT + number)
         except SSHException:
             continue
-        listener = X11Listener(inner, number, screen, (auth_protocol, auth_cookie))
-        holder.append(listener)
-        return listener
+        return X11Listener(inner, number, screen, (auth_protocol, auth_cookie))
     raise X11Error(f"no free X11 display from {display_offset} to {max_displays - 1}")

@@ -10,7 +10,7 @@ that wait for the server's answer are bounded by the transport's
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..aio.channel import SSHClientChannel
@@ -153,13 +153,15 @@ class Channel:
             raise SSHException(f"{chan.get_extra_info('kind', 'this')} channels take no session requests")
         return chan
 
-    def _request(self, what: str, coro: Coroutine[Any, Any, bool]) -> None:
+    def _request(self, what: str, coro: Coroutine[Any, Any, bool], *, refusal_closes: bool = True) -> None:
         try:
             ok = self._portal.call(coro, self._request_timeout(), what=f"{what} request")
         except SSHTimeoutError:
             self._chan_abort()
             raise
         if not ok:
+            if not refusal_closes:
+                raise SSHException(f"the server refused the {what} request")
             self.close()
             raise SSHException(f"Channel closed: the server refused the {what} request")
 
@@ -197,6 +199,50 @@ class Channel:
     def set_environment_variable(self, name: str, value: str) -> None:
         """Send one environment variable."""
         self.update_environment({name: value})
+
+    def request_x11(
+        self,
+        screen_number: int = 0,
+        auth_protocol: str | bytes | None = None,
+        auth_cookie: str | bytes | None = None,
+        single_connection: bool = False,
+        handler: Callable[[Channel, tuple[str, int]], Any] | None = None,
+    ) -> str | bytes:
+        """Ask for X11 forwarding on this session (before ``exec_command``/``invoke_shell``); returns the cookie.
+
+        The server is given ``auth_protocol`` (default ``MIT-MAGIC-COOKIE-1``) and
+        ``auth_cookie`` (hex; default: 16 random bytes, returned as hex ``bytes``); with
+        ``single_connection`` it forwards one X connection only. Each ``x11`` channel the
+        server then opens becomes a :class:`Channel` carrying the X client's raw stream
+        (nothing is relayed to a local display and no cookie is checked: that is up to
+        you), passed to ``handler(channel, (origin_addr, origin_port))`` on a worker
+        thread of the transport (never the loop thread; handlers run one at a time, in
+        order, so a long-running handler should hand the channel to its own thread), or,
+        without a handler, queued for :meth:`Transport.accept`. As in paramiko the
+        handler belongs to the transport: the last request's is used. A refusal closes
+        this channel and raises :class:`SSHException`.
+        """
+        from .forward import remote_forwarding
+
+        return remote_forwarding(self.transport).request_x11(
+            self, screen_number, auth_protocol, auth_cookie, single_connection, handler
+        )
+
+    def request_forward_agent(self, handler: Callable[[Channel], Any]) -> bool:
+        """Ask the server to forward an agent on this session (before the command starts); returns True.
+
+        Each ``auth-agent@openssh.com`` channel the server then opens (a program there
+        using ``SSH_AUTH_SOCK``) becomes a :class:`Channel` passed to ``handler(channel)``
+        on a worker thread of the transport; the handler speaks the agent protocol (or
+        relays to an agent). The handler belongs to the transport: the last request's is
+        used. Unlike paramiko, which does not wait, the server's answer is awaited: a
+        refusal raises :class:`SSHException` (this channel stays open). To relay to the
+        local ``SSH_AUTH_SOCK`` instead, use :class:`~blockssh.AgentRequestHandler`.
+        """
+        from .forward import remote_forwarding
+
+        remote_forwarding(self.transport).request_agent(self, handler)
+        return True
 
     def send_signal(self, signal: str) -> None:
         """Ask the server to deliver ``signal`` (e.g. ``"TERM"``) to the remote process (blockssh extra)."""

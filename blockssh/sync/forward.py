@@ -14,6 +14,12 @@ paramiko's names, on :class:`~blockssh.sync.transport.Transport`:
   timeout passes or the transport closes.
 * ``cancel_port_forward(address, port)`` stops the listener.
 
+The same queue and handler thread serve :meth:`Channel.request_x11
+<blockssh.sync.channel.Channel.request_x11>` (``handler(channel, (origin_addr,
+origin_port))``, or ``accept()`` without a handler) and
+:meth:`Channel.request_forward_agent
+<blockssh.sync.channel.Channel.request_forward_agent>` (``handler(channel)``).
+
 At most :data:`DEFAULT_MAX_PENDING_ACCEPT` channels wait for ``accept()``
 (or for their handler); more connections are refused until some are taken.
 
@@ -26,7 +32,10 @@ the loop thread, no thread per connection.
 from __future__ import annotations
 
 import asyncio
+import binascii
+import functools
 import logging
+import os
 import queue
 import threading
 import time
@@ -34,7 +43,9 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..aio.agent import AGENT_REQUEST
 from ..aio.forward import SSHListener
+from ..aio.x11 import MIT_COOKIE
 from ..exceptions import SSHException
 from ._bridge import ChannelBridge
 from .channel import Channel
@@ -61,6 +72,8 @@ DEFAULT_MAX_PENDING_ACCEPT = 64  # forwarded channels waiting for accept() or th
 DEFAULT_FORWARD_TIMEOUT = 30.0  # seconds for setting up or tearing down a forward (bind, server's answer)
 
 PortForwardHandler = Callable[[Channel, tuple[str, int], tuple[str, int]], Any]
+X11Handler = Callable[[Channel, tuple[str, int]], Any]
+AgentHandler = Callable[[Channel], Any]
 _T = TypeVar("_T")
 
 
@@ -68,21 +81,30 @@ def _call(transport: Transport, coro: Coroutine[Any, Any, _T], timeout: float | 
     return transport._portal.call(coro, timeout, what=what)  # noqa: SLF001 - the transport's loop thread
 
 
+#: Decides what happens to a channel the server opened, once it is a blocking :class:`Channel`:
+#: returns the handler call to run on the handler thread, or None to queue the channel for ``accept()``.
+_Route = Callable[[Channel], Callable[[], Any] | None]
+
+
 class _IncomingBridge(ChannelBridge):
     """A bridge that reports when its channel has been accepted (on the loop thread)."""
 
-    def __init__(self, forwarding: RemoteForwarding, origin: tuple[str, int], server: tuple[str, int]) -> None:
+    def __init__(self, forwarding: RemoteForwarding, origin: tuple[str, int] | None, route: _Route) -> None:
         super().__init__(forwarding.transport._portal)  # noqa: SLF001
         self._forwarding = forwarding
         self._origin = origin
-        self._server = server
+        self._route = route
 
     def session_started(self) -> None:
-        self._forwarding._opened(self, self._origin, self._server)  # noqa: SLF001
+        self._forwarding._opened(self, self._origin, self._route)  # noqa: SLF001
 
 
 class RemoteForwarding:
-    """The remote forwards of one transport, with their ``accept()`` queue and handler thread."""
+    """The channels the server opens to one transport, with their ``accept()`` queue and handler thread.
+
+    Remote port forwards (``forwarded-tcpip``), and X11 and agent channels asked for with
+    :meth:`Channel.request_x11` and :meth:`Channel.request_forward_agent`, all arrive here.
+    """
 
     def __init__(self, transport: Transport, max_pending: int = DEFAULT_MAX_PENDING_ACCEPT) -> None:
         self.transport = transport
@@ -92,9 +114,9 @@ class RemoteForwarding:
         self._in_flight = 0  # accepted on the loop, not yet queued or handed to a handler
         self._listeners: dict[tuple[str, int], SSHRemoteListener] = {}
         self._handlers: dict[tuple[str, int], PortForwardHandler | None] = {}
-        self._jobs: queue.SimpleQueue[tuple[PortForwardHandler, Channel, tuple[str, int], tuple[str, int]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._x11_handler: X11Handler | None = None  # the last request_x11's (paramiko: one per transport)
+        self._agent_handler: AgentHandler | None = None
+        self._jobs: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pending_jobs = 0
         self._closed = False
@@ -102,34 +124,56 @@ class RemoteForwarding:
 
     # -- loop-thread side --------------------------------------------------------------
 
-    def _factory(self, key: tuple[str, int]) -> Callable[[str, int], ChannelBridge | None]:
-        def factory(orig_host: str, orig_port: int) -> ChannelBridge | None:
-            with self._cond:
-                waiting = len(self._queue) + self._in_flight + self._pending_jobs
-                if self._closed or waiting >= self.max_pending:
-                    logger.warning("forwarded connection from %s:%d refused: %d waiting", orig_host, orig_port, waiting)
-                    return None
-                self._in_flight += 1
-            return _IncomingBridge(self, (orig_host, orig_port), key)
+    def _incoming(self, origin: tuple[str, int] | None, route: _Route) -> ChannelBridge | None:
+        """The session for a channel the server opens, or None (refused) when too many wait."""
+        with self._cond:
+            waiting = len(self._queue) + self._in_flight + self._pending_jobs
+            if self._closed or waiting >= self.max_pending:
+                logger.warning("channel from the server (origin %s) refused: %d waiting", origin, waiting)
+                return None
+            self._in_flight += 1
+        return _IncomingBridge(self, origin, route)
 
-        return factory
+    def _forwarded_session(self, server: tuple[str, int], orig_host: str, orig_port: int) -> ChannelBridge | None:
+        origin = (orig_host, orig_port)
 
-    def _opened(self, bridge: ChannelBridge, origin: tuple[str, int], server: tuple[str, int]) -> None:
+        def route(channel: Channel) -> Callable[[], Any] | None:
+            handler = self._handlers.get(server)
+            if handler is None:  # the port may have been echoed differently: match on the port alone
+                handler = next((h for (_, p), h in self._handlers.items() if p == server[1]), None)
+            return None if handler is None else functools.partial(handler, channel, origin, server)
+
+        return self._incoming(origin, route)
+
+    def _x11_session(self, orig_host: str, orig_port: int) -> ChannelBridge | None:
+        origin = (orig_host, orig_port)
+
+        def route(channel: Channel) -> Callable[[], Any] | None:
+            handler = self._x11_handler
+            return None if handler is None else functools.partial(handler, channel, origin)
+
+        return self._incoming(origin, route)
+
+    def _agent_session(self) -> ChannelBridge | None:
+        handler = self._agent_handler
+        if handler is None:
+            return None
+        return self._incoming(None, lambda channel: functools.partial(handler, channel))
+
+    def _opened(self, bridge: ChannelBridge, origin: tuple[str, int] | None, route: _Route) -> None:
         assert bridge.chan is not None
         channel = Channel(self.transport, bridge.chan, bridge)
         channel.origin_addr = origin
-        handler = self._handlers.get(server)
-        if handler is None:  # the port may have been echoed differently: match on the port alone
-            handler = next((h for (_, p), h in self._handlers.items() if p == server[1]), None)
+        job = route(channel)
         with self._cond:
             self._in_flight -= 1
-            if handler is None:
+            if job is None:
                 self._queue.append(channel)
                 self._cond.notify_all()
                 return
             self._pending_jobs += 1
             self._start_thread()
-        self._jobs.put((handler, channel, origin, server))
+        self._jobs.put(job)
 
     def _watch(self, conn: SSHClientConnection) -> None:
         if self._watching:
@@ -155,13 +199,12 @@ class RemoteForwarding:
             job = self._jobs.get()
             if job is None:
                 return
-            handler, channel, origin, server = job
             with self._cond:
                 self._pending_jobs -= 1
             try:
-                handler(channel, origin, server)
+                job()
             except Exception:  # noqa: BLE001 - a broken handler must not stop the others
-                logger.exception("port forward handler %r failed", handler)
+                logger.exception("handler %r for a channel from the server failed", job)
 
     # -- caller side ---------------------------------------------------------------------
 
@@ -173,7 +216,7 @@ class RemoteForwarding:
         holder: list[tuple[str, int]] = []
 
         def factory(orig_host: str, orig_port: int) -> ChannelBridge | None:
-            return self._factory(holder[0])(orig_host, orig_port)
+            return self._forwarded_session(holder[0], orig_host, orig_port)
 
         async def start() -> SSHRemoteListener:
             self._watch(conn)
@@ -192,6 +235,59 @@ class RemoteForwarding:
         except SSHException as exc:
             raise SSHException(f"TCP forwarding request denied: {exc}") from exc
         return listener.get_port()
+
+    def request_x11(
+        self,
+        channel: Channel,
+        screen_number: int,
+        auth_protocol: str | bytes | None,
+        auth_cookie: str | bytes | None,
+        single_connection: bool,
+        handler: X11Handler | None,
+    ) -> str | bytes:
+        """Send ``x11-req`` on ``channel``; x11 channels go to ``handler`` (or ``accept()``). Returns the cookie."""
+        chan = channel._check_open()  # noqa: SLF001 - the facade's own channel
+        protocol = auth_protocol or MIT_COOKIE
+        if isinstance(protocol, bytes):
+            protocol = protocol.decode("ascii")
+        cookie = auth_cookie if auth_cookie is not None else binascii.hexlify(os.urandom(16))
+        cookie_text = cookie.decode("ascii") if isinstance(cookie, bytes) else cookie
+        conn = self.transport._check_active()  # noqa: SLF001
+
+        async def start() -> bool:
+            self._watch(conn)
+            with self._cond:
+                self._closed = False
+                self._x11_handler = handler
+            return await conn.request_x11_forwarding(
+                chan,
+                single_connection=single_connection,
+                screen=screen_number,
+                session_factory=self._x11_session,
+                auth_protocol=protocol,
+                auth_cookie=cookie_text,
+            )
+
+        channel._request("x11", start())  # noqa: SLF001
+        return cookie
+
+    def request_agent(self, channel: Channel, handler: AgentHandler) -> None:
+        """Send ``auth-agent-req@openssh.com`` on ``channel``; agent channels go to ``handler``."""
+        if not callable(handler):
+            raise TypeError("request_forward_agent needs a handler(channel)")
+        chan = channel._check_open()  # noqa: SLF001 - the facade's own channel
+        conn = self.transport._check_active()  # noqa: SLF001
+
+        async def start() -> bool:
+            self._watch(conn)
+            with self._cond:
+                self._closed = False
+                self._agent_handler = handler
+            conn.accept_agent_channels(self._agent_session)
+            return await chan.request(AGENT_REQUEST)
+
+        # A refusal leaves the session channel open (its command can still run without an agent).
+        channel._request("agent forwarding", start(), refusal_closes=False)  # noqa: SLF001
 
     def cancel(self, address: str, port: int) -> None:
         """Stop the server's listener on ``address``:``port`` (as passed to, or returned by, :meth:`request`)."""

@@ -757,7 +757,10 @@ class Transport:
         remote_forwarding(self).cancel(address, port)
 
     def accept(self, timeout: float | None = None) -> Channel | None:
-        """The next channel from a remote forward without a handler; None after ``timeout`` or once closed."""
+        """The next channel from a remote forward or an X11 request without a handler.
+
+        Returns None after ``timeout`` seconds or once the transport is closed.
+        """
         from .forward import remote_forwarding
 
         return remote_forwarding(self).accept(timeout)

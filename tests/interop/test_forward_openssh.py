@@ -368,3 +368,107 @@ def test_x11_forwarding_through_sshd(sshd_factory: Any, tmp_path: Any) -> None:
             assert seen[0].endswith(b"tail")
 
     run(main())
+
+
+# -- paramiko's Channel.request_x11 / request_forward_agent through sshd -----------------------------------------
+
+
+def _sync_client(server: SSHD) -> Any:
+    c = blockssh.SSHClient()
+    c.load_host_keys(server.known_hosts)
+    c.connect(
+        server.host, server.port, username=server.user, key_filename=server.client_keys["ed25519"], look_for_keys=False
+    )
+    return c
+
+
+def _recv_exactly(chan: Any, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = chan.recv(n - len(data))
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/xauth"), reason="sshd's X11 forwarding needs xauth")
+@pytest.mark.parametrize("mode", ["handler", "accept"])
+def test_paramiko_request_x11_through_sshd(sshd_factory: Any, mode: str) -> None:
+    """The X client sshd's program starts reaches us as a raw x11 Channel, with our cookie in its setup."""
+    server = sshd_factory(X11Forwarding="yes", X11UseLocalhost="yes")
+    handled: list[tuple[Any, tuple[str, int], str]] = []
+    setups: list[bytes] = []
+
+    def fake_x_server(chan: Any) -> None:
+        chan.settimeout(20)
+        setups.append(_recv_exactly(chan, 12 + 20 + 16 + 4))
+        chan.sendall(b"hello from X")
+        chan.close()
+
+    def handler(chan: Any, origin: tuple[str, int]) -> None:
+        handled.append((chan, origin, threading.current_thread().name))
+        fake_x_server(chan)
+
+    client = _sync_client(server)
+    try:
+        transport = client.get_transport()
+        chan = transport.open_session()
+        chan.settimeout(30)
+        cookie = chan.request_x11(handler=handler if mode == "handler" else None)
+        assert isinstance(cookie, bytes) and len(bytes.fromhex(cookie.decode())) == 16
+        chan.exec_command(f"python3 -c '{X_CLIENT}'")
+        if mode == "accept":
+            x11_chan = transport.accept(30)
+            assert x11_chan is not None and x11_chan.origin_addr[0] == "127.0.0.1"
+            fake_x_server(x11_chan)
+        out = chan.makefile("r").read()
+        out = out.decode() if isinstance(out, bytes) else out
+        assert chan.recv_exit_status() == 0, chan.makefile_stderr("r").read()
+        assert "hello from X" in out, out
+        assert setups and setups[0][12:48] == b"MIT-MAGIC-COOKIE-1\0\0" + bytes.fromhex(cookie.decode())
+        assert setups[0].endswith(b"tail")
+        if mode == "handler":
+            assert len(handled) == 1 and handled[0][1][0] == "127.0.0.1"
+            assert handled[0][2] != "blockssh-loop"
+        else:
+            assert not handled
+    finally:
+        client.close()
+
+
+def test_paramiko_request_forward_agent_through_sshd(sshd_factory: Any, sshd: SSHD) -> None:
+    """sshd's agent socket reaches the handler (an answer of no keys); AllowAgentForwarding=no raises."""
+    opened: list[str] = []
+
+    def handler(chan: Any) -> None:
+        opened.append(threading.current_thread().name)
+        chan.settimeout(20)
+        (length,) = struct.unpack(">I", _recv_exactly(chan, 4))
+        assert _recv_exactly(chan, length)[0] == 11  # SSH_AGENTC_REQUEST_IDENTITIES
+        chan.sendall(struct.pack(">IBI", 5, 12, 0))  # SSH_AGENT_IDENTITIES_ANSWER, no keys
+        chan.close()
+
+    client = _sync_client(sshd)
+    try:
+        chan = client.get_transport().open_session()
+        chan.settimeout(30)
+        assert chan.request_forward_agent(handler) is True
+        chan.exec_command("ssh-add -l; echo status=$?")
+        out = chan.makefile("r").read()
+        out = out.decode() if isinstance(out, bytes) else out
+        assert "no identities" in out and "status=1" in out, out  # the agent answered: no keys
+        assert len(opened) == 1 and opened[0] != "blockssh-loop"
+    finally:
+        client.close()
+
+    client = _sync_client(sshd_factory(AllowAgentForwarding="no"))
+    try:
+        chan = client.get_transport().open_session()
+        chan.settimeout(30)
+        with pytest.raises(SSHException, match="agent forwarding"):
+            chan.request_forward_agent(handler)
+        chan.exec_command('echo "[$SSH_AUTH_SOCK]"')
+        out = chan.makefile("r").read()
+        assert (out.decode() if isinstance(out, bytes) else out) == "[]\n"
+    finally:
+        client.close()
