@@ -193,10 +193,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cipher", default="aes128-gcm@openssh.com")
     parser.add_argument("--directions", default="upload,download")
-    parser.add_argument("--forwarders", default=",".join(FORWARDERS))
+    parser.add_argument(
+        "--forwarders", default="ssh,blockssh,asyncssh", help="comma-separated name prefixes: ssh, blockssh, asyncssh"
+    )
     args = parser.parse_args()
     size = args.size_mib << 20
-    names = args.forwarders.split(",")
+    names = []
+    for wanted in args.forwarders.split(","):
+        matches = [name for name in FORWARDERS if name.startswith(wanted.strip())]
+        if len(matches) != 1:
+            parser.error(f"--forwarders: {wanted!r} names none or several of {', '.join(FORWARDERS)}")
+        names.append(matches[0])
     sink_proc = subprocess.Popen([sys.executable, HERE, "--serve"], stdout=subprocess.PIPE)
     try:
         assert sink_proc.stdout is not None
