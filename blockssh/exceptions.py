@@ -400,4 +400,20 @@ class SFTPError(SSHException):
     """An SFTP protocol error, or a status the server reported."""
 
 
+class SOCKSError(SSHException):
+    """A SOCKS client sent something we cannot serve (bad version, command, address type, size)."""
+
+
+class X11Error(SSHException):
+    """X11 forwarding could not be set up (no display, bad display name, bad cookie)."""
+
+
+class TunTapError(SSHException):
+    """A tunnel packet was malformed, or a tun/tap device could not be opened."""
+
+
+class ForwardingError(SSHException):
+    """A forwarding request was refused by the peer, or could not be set up locally."""
+
+
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "enum", "Any"}]

@@ -34,7 +34,7 @@ import stat
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..exceptions import ChannelClosedError, ConfigurationError, SSHException, SSHTimeoutError
+from ..exceptions import ChannelClosedError, ConfigurationError, ForwardingError, SSHException, SSHTimeoutError
 from ..proto.constants import ChannelOpenFailure
 from .channel import SSHChannel
 from .session import SSHSession
@@ -75,10 +75,6 @@ DEFAULT_STREAM_LIMIT = 256 * 1024  # open_connection()'s reader buffers up to tw
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=SSHSession[Any])
-
-
-class ForwardingError(SSHException):
-    """A forwarding request was refused by the peer, or could not be set up locally."""
 
 
 def check_port(port: int, what: str = "port") -> int:

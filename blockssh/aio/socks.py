@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ChannelException, SSHException
+from ..exceptions import ChannelException, SOCKSError, SSHException
 from ..proto.constants import ChannelOpenFailure
 from ..proto.wire import string, uint32
 from .channel import SSHTCPChannel
@@ -67,10 +67,6 @@ S5_COMMAND_NOT_SUPPORTED = 7
 S5_ADDRESS_TYPE_NOT_SUPPORTED = 8
 
 _NEED_MORE = object()
-
-
-class SOCKSError(SSHException):
-    """A SOCKS client sent something we cannot serve (bad version, command, address type, size)."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, SSHException
+from ..exceptions import ConfigurationError, TunTapError
 from .session import SSHTunTapSession
 
 if TYPE_CHECKING:
@@ -70,10 +70,6 @@ _TUNSETIFF = 0x400454CA
 _IFF_TUN = 0x0001
 _IFF_TAP = 0x0002
 _IFF_NO_PI = 0x1000
-
-
-class TunTapError(SSHException):
-    """A tunnel packet was malformed, or a tun/tap device could not be opened."""
 
 
 def encode_tun_open(layer: int, unit: int | None) -> bytes:

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, SSHException
+from ..exceptions import ConfigurationError, SSHException, X11Error
 from ..proto.constants import ChannelOpenFailure
 from ..proto.events import ChannelOpenRequest
 from ..proto.wire import Reader, boolean, string, uint32
@@ -89,10 +89,6 @@ _FAMILY_INTERNET = 0
 _FAMILY_INTERNET6 = 6
 _FAMILY_LOCAL = 256
 _FAMILY_WILD = 65535
-
-
-class X11Error(SSHException):
-    """X11 forwarding could not be set up (no display, bad display name, bad cookie)."""
 
 
 @dataclass(frozen=True)
