@@ -194,13 +194,13 @@ class ForwardingPolicy:
         return self.permit_tunnel in ("yes", wanted)
 
     def bind_host(self, requested: str) -> str:
-        """Where to bind a remote forward the client asked for on ``requested``."""
+        """Where to bind a remote forward the client asked for on ``requested`` ("" is every address, IPv4 and IPv6)."""
         loopback = "127.0.0.1"
         if self.gateway_ports == "yes":
-            return "0.0.0.0"  # noqa: S104 - GatewayPorts yes means every address
+            return ""  # GatewayPorts yes means every address
         if self.gateway_ports == "clientspecified":
             if requested in ("", "*"):
-                return "0.0.0.0"  # noqa: S104
+                return ""
             return loopback if requested == "localhost" else requested
         try:
             if ipaddress.ip_address(requested).is_loopback:

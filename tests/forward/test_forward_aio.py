@@ -120,6 +120,42 @@ def test_remote_forward_with_server_picked_port_and_cancel() -> None:
     run(main())
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+async def _echoes_on(host: str, port: int) -> bool:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        return await pump_through(reader, writer, 64 << 10) == (64 << 10, True)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("gateway_ports", ["yes", "clientspecified"])
+def test_remote_forward_on_every_address_listens_on_ipv4_and_ipv6(gateway_ports: str) -> None:
+    """With GatewayPorts, a remote forward on "" is reachable over IPv4 and IPv6, like sshd's."""
+    policy = ForwardingPolicy("yes", "yes", gateway_ports=gateway_ports)
+
+    async def main() -> None:
+        async with echo_server() as echo, serving(server_factory=ForwardingServer, forwarding=policy) as acc:
+            conn = await client(acc)
+            listener = await conn.forward_remote_port("", 0, "127.0.0.1", echo.port)
+            port = listener.get_port()
+            assert await _echoes_on("127.0.0.1", port)
+            if _ipv6_loopback():
+                assert await _echoes_on("::1", port)
+            conn.close()
+            await conn.wait_closed()
+
+    run(main())
+
+
 def test_create_connection_and_open_connection() -> None:
     async def main() -> None:
         async with echo_server() as echo, serving(server_factory=ForwardingServer, forwarding=ALLOW_ALL) as acc:
